@@ -1,0 +1,71 @@
+# One entry point for every part. `make setup` is idempotent and every other target depends on it.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(CURDIR)/$(VENV)/bin/python
+PARTS  := shared-config deployment-account infra-repo etl-jobs-repo
+APPS   := infra-repo etl-jobs-repo
+
+# The pinned CDK CLI and the venv's tools come first on PATH for every recipe.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+# Spark binds to loopback only: no network exists beyond it, and none is needed.
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(PY)
+
+.PHONY: help setup lint format test synth rehearse bench lock clean $(addprefix test-,$(PARTS))
+
+help:
+	@echo "make rehearse   play the whole lifecycle on an embedded AWS emulator (the main job)"
+	@echo "make test       lint + every part's tests"
+	@echo "make synth      synthesize both CDK apps (offline)"
+	@echo "make bench      measure synth, tests, jobs and rehearsal; writes bench/results.json"
+	@echo "make setup      create .venv and install pinned Python packages and the pinned CDK CLI"
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt $(addsuffix /pyproject.toml,$(PARTS))
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PARTS))
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	ruff check .
+	ruff format --check .
+	mypy shared-config/src deployment-account/src infra-repo/datalake_infra etl-jobs-repo/etl_jobs
+
+format: setup
+	ruff check --fix .
+	ruff format .
+
+test: lint
+	pytest $(PARTS)
+
+$(addprefix test-,$(PARTS)): test-%: setup
+	pytest $*
+
+synth: setup
+	for app in $(APPS); do (cd $$app && cdk synth --quiet); done
+
+rehearse: setup
+	lakeops rehearse
+
+bench: setup
+	python bench/run.py
+
+# Re-resolve the full pinned set after editing requirements.txt.
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.txt
+	.lock-venv/bin/pip freeze | sed '1i # The full resolved set of Python packages, pinned. Regenerate with `make lock` after changing requirements.txt.' > constraints.txt && rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) node_modules */cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""lakeops: everything that lives in or acts on the deployment account."""

@@ -1,0 +1,1 @@
+"""One module per `lakeops` command group; each exposes `register(subparsers)`."""

@@ -1,0 +1,129 @@
+"""`lakeops config ...`: validate, show, schema, diff, publish and pull the shared config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from datalake_config import DEFAULT_CONFIG_PATH, dumps_json, lake_names, load
+from datalake_config.diff import diff
+from datalake_config.naming import names_for
+from datalake_config.publish import PublishError, plan_publish, pull
+from datalake_config.schema import json_schema_text
+
+from lakeops.commands.common import add_aws_options, add_config_option, confirm, load_config, sessions_from
+from lakeops.errors import LakeopsError
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser("config", help="validate, inspect and publish the shared config")
+    commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+
+    validate = commands.add_parser("validate", help="check a config file; exit 1 listing every problem")
+    validate.add_argument("path", nargs="?", type=Path, help="config file (default: shared-config/config.yaml)")
+    validate.set_defaults(handler=_validate)
+
+    show = commands.add_parser("show", help="print the validated config with defaults and derived names")
+    add_config_option(show)
+    show.add_argument("--names", action="store_true", help="also list every shared name per environment")
+    show.set_defaults(handler=_show)
+
+    schema = commands.add_parser("schema", help="print (or write) the JSON Schema of the config file")
+    schema.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    schema.set_defaults(handler=_schema)
+
+    compare = commands.add_parser("diff", help="what changes between two config files, per environment and name")
+    compare.add_argument("old", type=Path)
+    compare.add_argument("new", type=Path)
+    compare.set_defaults(handler=_diff)
+
+    publish = commands.add_parser(
+        "publish", help="write the config to the global-config secret and environment facts to SSM"
+    )
+    add_config_option(publish)
+    add_aws_options(publish)
+    publish.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    publish.add_argument("--yes", action="store_true", help="apply without asking")
+    publish.set_defaults(handler=_publish)
+
+    pull_cmd = commands.add_parser("pull", help="read the published config into a file for synth")
+    pull_cmd.add_argument("--secret", required=True, help="the global-config secret name or ARN")
+    pull_cmd.add_argument("--out", type=Path, required=True, help="file to write (JSON)")
+    add_aws_options(pull_cmd)
+    pull_cmd.set_defaults(handler=_pull)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    path = args.path or DEFAULT_CONFIG_PATH
+    config = load(path)
+    envs = " → ".join(f"{n} ({config.env(n).account})" for n in config.environment_names)
+    print(f"{path}: valid; prefix {config.prefix}; deployment account {config.deployment.account}; {envs}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    print(dumps_json(config), end="")
+    if args.names:
+        lake = lake_names(config)
+        print(f"\nglobal-config secret: {lake.global_config_secret}")
+        print(f"deployment stack:     {lake.deployment_stack_name}")
+        for env in config.environment_names:
+            names = names_for(config, env)
+            print(f"\n[{env}]")
+            for repo in ("infra", "etl"):
+                print(f"  pipeline {names.pipeline_stack_name(repo)} ← branch {config.branch_for(repo, env)}")
+            for param in names.contract():
+                print(f"  {param.path}  ({param.description})")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = json_schema_text()
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    print(diff(load(args.old), load(args.new)).render())
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    config = load_config(args)  # an invalid config stops here, before any AWS call
+    sessions = sessions_from(args, config)
+    sessions.require_account(config.deployment.account, "config publish")
+    try:
+        plan = plan_publish(config, sessions)
+    except PublishError as exc:
+        raise LakeopsError(str(exc)) from None
+    if plan.empty:
+        print("config publish: no changes; the published config is up to date")
+        return 0
+    print(f"config publish: {len(plan.changes)} change(s):")
+    for change in plan.changes:
+        print(f"  {change}")
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+    if not confirm("apply these changes?", assume_yes=args.yes):
+        print("nothing written")
+        return 1
+    plan.apply()
+    print(f"config publish: applied {len(plan.changes)} change(s)")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    sessions = sessions_from(args)
+    try:
+        config = pull(args.secret, sessions, args.out, region=args.region)
+    except PublishError as exc:
+        raise LakeopsError(str(exc)) from None
+    print(f"config pull: wrote {args.out} (prefix {config.prefix}, {len(config.environments)} environments)")
+    return 0

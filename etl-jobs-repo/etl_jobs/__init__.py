@@ -1,0 +1,1 @@
+"""The ETL app: job groups found in jobs/, deployed per environment by their branch pipeline."""

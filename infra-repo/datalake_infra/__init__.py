@@ -1,0 +1,1 @@
+"""The data lake infrastructure app: one stage per environment, deployed by its branch pipeline."""

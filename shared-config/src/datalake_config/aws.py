@@ -1,0 +1,71 @@
+"""boto3 sessions for the deployment account and, through an assumed role, for each target account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+# Created in every member account by AWS Organizations; operators can name another with --assume-role-name.
+DEFAULT_TARGET_ROLE = "OrganizationAccountAccessRole"
+
+
+class AccountMismatch(RuntimeError):
+    """The credentials in use belong to another account than the step needs."""
+
+
+@dataclass
+class Sessions:
+    """Hands out clients per account: the caller's own credentials, or a role assumed into a target."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    assume_role_name: str = DEFAULT_TARGET_ROLE
+    _base: Any = field(default=None, init=False, repr=False)
+    _assumed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _caller: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def base(self) -> Any:
+        if self._base is None:
+            self._base = boto3.Session(profile_name=self.profile, region_name=self.region)
+        return self._base
+
+    def caller_account(self) -> str:
+        if self._caller is None:
+            self._caller = str(self.client("sts").get_caller_identity()["Account"])
+        return self._caller
+
+    def client(self, service: str, *, region: str | None = None, session: Any = None) -> Any:
+        return (session or self.base).client(
+            service, region_name=region or self.region or self.base.region_name, endpoint_url=self.endpoint_url
+        )
+
+    def require_account(self, expected: str, what: str) -> None:
+        """Refuse to act with credentials of the wrong account, before anything changes."""
+        actual = self.caller_account()
+        if actual != expected:
+            raise AccountMismatch(
+                f"{what} needs credentials for account {expected}, but the current credentials "
+                f"belong to {actual} (choose them with --profile)"
+            )
+
+    def for_account(self, account: str, region: str) -> Any:
+        """A session acting in `account`: the caller's own, or one assuming `assume_role_name` there."""
+        if account == self.caller_account():
+            return self.base
+        if account not in self._assumed:
+            role_arn = f"arn:aws:iam::{account}:role/{self.assume_role_name}"
+            creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="lakeops")["Credentials"]
+            self._assumed[account] = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name=region,
+            )
+        return self._assumed[account]
+
+    def account_client(self, service: str, account: str, region: str) -> Any:
+        return self.client(service, region=region, session=self.for_account(account, region))

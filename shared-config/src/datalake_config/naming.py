@@ -1,0 +1,228 @@
+"""Every shared name, produced once: SSM paths, the global-config secret, stack names and tags.
+
+The infra → ETL contract lives here and nowhere else: the infra app writes the parameters listed by
+`EnvironmentNames.contract()`, the ETL app reads the same paths at deploy time, and the smoke check
+verifies them. Renaming a parameter is a change to this file only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from datalake_config.model import LakeConfig
+
+REPOSITORIES = ("infra", "etl")
+DEPLOYMENT_STACK = "deployment"
+
+
+class Kind(StrEnum):
+    """What a contract parameter points at, so a smoke check knows how to verify it exists."""
+
+    BUCKET_NAME = "bucket-name"
+    BUCKET_ARN = "bucket-arn"
+    KMS_KEY_ARN = "kms-key-arn"
+    VPC_ID = "vpc-id"
+    SUBNET_IDS = "subnet-ids"
+    SECURITY_GROUP_ID = "security-group-id"
+    GLUE_DATABASE = "glue-database"
+    SNS_TOPIC_ARN = "sns-topic-arn"
+
+
+@dataclass(frozen=True)
+class ContractParameter:
+    """One SSM parameter the infra app writes and the ETL app reads."""
+
+    key: str
+    path: str
+    kind: Kind
+    description: str
+    zone: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentNames:
+    """Names for one environment of one lake: `/<prefix>/<env>/...`."""
+
+    prefix: str
+    env: str
+    zones: tuple[str, ...]
+
+    # --- SSM parameters ---------------------------------------------------------------------
+    def parameter(self, key: str) -> str:
+        return f"/{self.prefix}/{self.env}/{key.strip('/')}"
+
+    def fact(self, key: str) -> str:
+        """An environment fact published by `lakeops config publish` (account, region, ...)."""
+        return self.parameter(f"facts/{key}")
+
+    @property
+    def facts_root(self) -> str:
+        return self.parameter("facts")
+
+    @property
+    def contract_root(self) -> str:
+        return self.parameter("contract")
+
+    def bucket_name(self, zone: str) -> str:
+        return self._contract_path(f"buckets/{self._zone(zone)}/name")
+
+    def bucket_arn(self, zone: str) -> str:
+        return self._contract_path(f"buckets/{self._zone(zone)}/arn")
+
+    def database(self, zone: str) -> str:
+        return self._contract_path(f"catalog/{self._zone(zone)}/database")
+
+    @property
+    def data_key_arn(self) -> str:
+        return self._contract_path("kms/data-key-arn")
+
+    @property
+    def vpc_id(self) -> str:
+        return self._contract_path("network/vpc-id")
+
+    @property
+    def private_subnet_ids(self) -> str:
+        """A comma-separated list (StringList) of the private subnet ids."""
+        return self._contract_path("network/private-subnet-ids")
+
+    @property
+    def subnet_availability_zones(self) -> str:
+        """A StringList, same order as `private_subnet_ids`: Glue connections need the subnet's AZ."""
+        return self._contract_path("network/private-subnet-azs")
+
+    @property
+    def glue_security_group_id(self) -> str:
+        return self._contract_path("network/glue-security-group-id")
+
+    @property
+    def alarm_topic_arn(self) -> str:
+        return self._contract_path("notifications/alarm-topic-arn")
+
+    def contract(self) -> list[ContractParameter]:
+        """Every parameter of the infra → ETL contract, in a stable order."""
+        params: list[ContractParameter] = []
+        for zone in self.zones:
+            params += [
+                ContractParameter(
+                    f"buckets/{zone}/name", self.bucket_name(zone), Kind.BUCKET_NAME, f"{zone} zone bucket name", zone
+                ),
+                ContractParameter(
+                    f"buckets/{zone}/arn", self.bucket_arn(zone), Kind.BUCKET_ARN, f"{zone} zone bucket ARN", zone
+                ),
+                ContractParameter(
+                    f"catalog/{zone}/database",
+                    self.database(zone),
+                    Kind.GLUE_DATABASE,
+                    f"{zone} zone Glue database",
+                    zone,
+                ),
+            ]
+        params += [
+            ContractParameter("kms/data-key-arn", self.data_key_arn, Kind.KMS_KEY_ARN, "KMS key encrypting lake data"),
+            ContractParameter("network/vpc-id", self.vpc_id, Kind.VPC_ID, "data lake VPC id"),
+            ContractParameter(
+                "network/private-subnet-ids",
+                self.private_subnet_ids,
+                Kind.SUBNET_IDS,
+                "private subnet ids (comma-separated)",
+            ),
+            ContractParameter(
+                "network/private-subnet-azs",
+                self.subnet_availability_zones,
+                Kind.SUBNET_IDS,
+                "availability zones of the private subnets, same order",
+            ),
+            ContractParameter(
+                "network/glue-security-group-id",
+                self.glue_security_group_id,
+                Kind.SECURITY_GROUP_ID,
+                "Glue connection security group",
+            ),
+            ContractParameter(
+                "notifications/alarm-topic-arn", self.alarm_topic_arn, Kind.SNS_TOPIC_ARN, "SNS topic for alarms"
+            ),
+        ]
+        return params
+
+    # --- physical names that must be predictable ----------------------------------------------
+    def glue_database_name(self, zone: str) -> str:
+        """Glue/Athena database names allow only lowercase letters, digits and underscores."""
+        return f"{self.prefix}_{self.env}_{self._zone(zone)}".replace("-", "_")
+
+    def stack_name(self, repository: str, component: str) -> str:
+        """A stage stack in the target account, e.g. `acme-lake-dev-infra-storage`."""
+        _check_repository(repository)
+        return f"{self.prefix}-{self.env}-{repository}-{component}"
+
+    def pipeline_stack_name(self, repository: str) -> str:
+        """The pipeline stack in the deployment account for this environment's branch."""
+        _check_repository(repository)
+        return f"{self.prefix}-{repository}-{self.env}-pipeline"
+
+    def pipeline_name(self, repository: str) -> str:
+        return self.pipeline_stack_name(repository)
+
+    def verify_role_name(self, repository: str) -> str:
+        """The role in the target account that the pipeline's post-deploy check assumes (named: cross-account)."""
+        _check_repository(repository)
+        return f"{self.prefix}-{self.env}-{repository}-verify"
+
+    def _contract_path(self, key: str) -> str:
+        return self.parameter(f"contract/{key}")
+
+    def _zone(self, zone: str) -> str:
+        if zone not in self.zones:
+            raise KeyError(f"unknown zone {zone!r}; configured: {', '.join(self.zones)}")
+        return zone
+
+
+@dataclass(frozen=True)
+class LakeNames:
+    """Names that belong to the whole lake rather than to one environment."""
+
+    prefix: str
+
+    @property
+    def global_config_secret(self) -> str:
+        return f"{self.prefix}/global-config"
+
+    @property
+    def deployment_stack_name(self) -> str:
+        return f"{self.prefix}-{DEPLOYMENT_STACK}"
+
+    def codecommit_repository(self, repository: str) -> str:
+        _check_repository(repository)
+        return f"{self.prefix}-{repository}"
+
+    @property
+    def cloudformation_execution_policy(self) -> str:
+        """The managed policy each target account's CloudFormation execution role gets at bootstrap."""
+        return f"{self.prefix}-cfn-execution"
+
+
+def names_for(config: LakeConfig, env: str) -> EnvironmentNames:
+    config.env(env)  # raises a KeyError naming the configured environments
+    return EnvironmentNames(prefix=config.prefix, env=env, zones=tuple(config.zones))
+
+
+def lake_names(config: LakeConfig) -> LakeNames:
+    return LakeNames(prefix=config.prefix)
+
+
+def tags(config: LakeConfig, env: str | None = None, repository: str | None = None) -> dict[str, str]:
+    """Tags for every resource: the config's own tags plus where the resource came from."""
+    result = dict(config.tags)
+    result["lake:prefix"] = config.prefix
+    if env is not None:
+        config.env(env)
+        result["lake:environment"] = env
+    if repository is not None:
+        _check_repository(repository)
+        result["lake:repository"] = repository
+    return result
+
+
+def _check_repository(repository: str) -> None:
+    if repository not in REPOSITORIES:
+        raise KeyError(f"unknown repository {repository!r}; known: {', '.join(REPOSITORIES)}")

@@ -1,0 +1,186 @@
+"""Publish the validated config: JSON to the global-config secret, environment facts to SSM in each target.
+
+Every publish first computes a plan (what would change), shows it, and only then writes; a second
+publish of the same config finds nothing to change. Secret contents are never printed: the plan
+names the changed fields of the secret, not their values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from datalake_config.aws import Sessions
+from datalake_config.loader import dumps_json, loads
+from datalake_config.model import LakeConfig
+from datalake_config.naming import lake_names, names_for
+
+
+class PublishError(RuntimeError):
+    """Publishing could not proceed; nothing further was written."""
+
+
+def config_digest(config: LakeConfig) -> str:
+    """A short fingerprint of the published config, stored beside the facts so drift is visible."""
+    return hashlib.sha256(dumps_json(config).encode()).hexdigest()[:16]
+
+
+def environment_facts(config: LakeConfig, env: str) -> dict[str, str]:
+    """The SSM parameters (path → value) describing one environment in its own account."""
+    names = names_for(config, env)
+    e = config.env(env)
+    facts = {
+        "account": e.account,
+        "region": e.region,
+        "vpc-cidr": e.vpc_cidr,
+        "nat-gateways": str(e.nat_gateways),
+        "max-azs": str(e.max_azs),
+        "require-approval": str(e.require_approval).lower(),
+        "retain-data": str(e.retain_data).lower(),
+        "zones": ",".join(config.zones),
+        "deployment-account": config.deployment.account,
+        "deployment-region": config.deployment.region,
+        "config-digest": config_digest(config),
+    }
+    return {names.fact(key): value for key, value in facts.items()}
+
+
+@dataclass
+class Change:
+    where: str  # "secret <name> in <account>" or "ssm <account>/<region>"
+    name: str
+    action: str  # create | update | delete
+    detail: str = ""
+
+    def __str__(self) -> str:
+        detail = f"  {self.detail}" if self.detail else ""
+        return f"{self.action:<7} {self.where}: {self.name}{detail}"
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    _apply: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def apply(self) -> None:
+        for step in self._apply:
+            step()
+
+
+def plan_publish(config: LakeConfig, sessions: Sessions) -> Plan:
+    """Compare the config with what is published; return the changes (nothing is written yet)."""
+    plan = Plan()
+    _plan_secret(config, sessions, plan)
+    for env in config.environment_names:
+        _plan_facts(config, env, sessions, plan)
+    return plan
+
+
+def _plan_secret(config: LakeConfig, sessions: Sessions, plan: Plan) -> None:
+    secret = lake_names(config).global_config_secret
+    account, region = config.deployment.account, config.deployment.region
+    client = sessions.account_client("secretsmanager", account, region)
+    desired = dumps_json(config)
+    try:
+        current = client.get_secret_value(SecretId=secret)["SecretString"]
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "ResourceNotFoundException":
+            if _secret_exists(client, secret):
+                current = None  # created by the deployment-account stack, no value yet
+            else:
+                raise PublishError(
+                    f"secret {secret!r} does not exist in the deployment account {account} ({region}): "
+                    "deploy the deployment-account stack first (lakeops bootstrap apply)"
+                ) from None
+        else:
+            raise
+    if current == desired:
+        return
+    changed = _changed_fields(_json_or_empty(current), json.loads(desired))
+    detail = f"fields changed: {', '.join(changed)}" if current is not None else "first value"
+    plan.changes.append(Change(f"secret in {account}", secret, "update" if current else "create", detail))
+    plan._apply.append(lambda: client.put_secret_value(SecretId=secret, SecretString=desired))
+
+
+def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) -> None:
+    e = config.env(env)
+    client = sessions.account_client("ssm", e.account, e.region)
+    desired = environment_facts(config, env)
+    root = names_for(config, env).facts_root
+    current: dict[str, str] = {}
+    for page in client.get_paginator("get_parameters_by_path").paginate(Path=root, Recursive=True):
+        current.update({p["Name"]: p["Value"] for p in page["Parameters"]})
+    where = f"ssm {env} ({e.account}/{e.region})"
+    for name, value in desired.items():
+        if current.get(name) == value:
+            continue
+        action = "update" if name in current else "create"
+        detail = f"{current[name]!r} → {value!r}" if name in current else repr(value)
+        plan.changes.append(Change(where, name, action, detail))
+        plan._apply.append(_put(client, name, value))
+    for name in sorted(set(current) - set(desired)):
+        plan.changes.append(Change(where, name, "delete", "no longer in the config"))
+        plan._apply.append(_delete(client, name))
+
+
+def _put(client: Any, name: str, value: str) -> Callable[[], None]:
+    return lambda: client.put_parameter(
+        Name=name, Value=value, Type="String", Overwrite=True, Description="published by lakeops config publish"
+    )
+
+
+def _delete(client: Any, name: str) -> Callable[[], None]:
+    return lambda: client.delete_parameter(Name=name)
+
+
+def pull(config_secret: str, sessions: Sessions, out: Path, *, region: str | None = None) -> LakeConfig:
+    """Read the published config back into `out` for synth; an invalid published value is refused."""
+    client = sessions.client("secretsmanager", region=region)
+    try:
+        text = client.get_secret_value(SecretId=config_secret)["SecretString"]
+    except ClientError as exc:
+        raise PublishError(f"cannot read secret {config_secret!r}: {exc.response['Error']['Message']}") from None
+    config = loads(text, source=f"secret {config_secret}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dumps_json(config), encoding="utf-8")
+    return config
+
+
+def _secret_exists(client: Any, secret: str) -> bool:
+    try:
+        client.describe_secret(SecretId=secret)
+    except ClientError:
+        return False
+    return True
+
+
+def _json_or_empty(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def _changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
+    """Paths of the fields that differ, without their values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        result: list[str] = []
+        for key in list(new) + [k for k in old if k not in new]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old or key not in new:
+                result.append(sub)
+            else:
+                result.extend(_changed_fields(old[key], new[key], sub))
+        return result
+    return [] if old == new else [path or "(whole value)"]
