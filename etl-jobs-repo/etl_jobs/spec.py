@@ -1,0 +1,197 @@
+"""Job groups as folders: `jobs/<group>/group.yaml` declares the jobs; `overrides.yaml` tunes them per environment.
+
+A group folder holds the job scripts (uploaded as Glue script assets), `group.yaml` and optionally
+`overrides.yaml` whose keys follow `<env>/jobs/<job>/<parameter>` (or `<env>/<group parameter>`):
+
+    prod/jobs/enrich_persons/workers: 10
+    prod/schedule: cron(0 4 * * ? *)
+
+Adding a group is adding a folder: the CDK app and the local runner both discover groups here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+GROUP_FILE = "group.yaml"
+OVERRIDES_FILE = "overrides.yaml"
+
+NAME_RE = r"^[a-z][a-z0-9_]{1,39}$"
+PREFIX_RE = r"^([a-z0-9][a-z0-9_\-]*/)+$"  # S3 key prefix, ending in '/'
+ARG_RE = r"^--[a-z][a-z0-9_\-]*$"
+SCHEDULE_RE = r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
+
+WorkerType = Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"]
+Name = Annotated[str, Field(pattern=NAME_RE)]
+
+
+class SpecError(ValueError):
+    """A group spec or override that cannot be used; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Strict):
+    """A dataset a job reads or writes: a zone bucket (from the infra contract) and a key prefix."""
+
+    name: Name
+    zone: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,19}$")]
+    prefix: Annotated[str, Field(pattern=PREFIX_RE)]
+    format: Literal["json", "csv", "parquet"] = "parquet"
+
+
+class Job(_Strict):
+    """One Glue PySpark job: `<script>` in the group folder, run with `--input_<name>`/`--output_<name>` paths."""
+
+    name: Name
+    script: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.py$")]
+    description: str = ""
+    inputs: list[Location] = Field(min_length=1)
+    outputs: list[Location] = Field(min_length=1)
+    worker_type: WorkerType = "G.1X"
+    workers: int = Field(default=2, ge=2, le=299)
+    timeout_minutes: int = Field(default=60, ge=1, le=2880)
+    max_retries: int = Field(default=0, ge=0, le=10)
+    bookmarks: bool = Field(default=False, description="incremental: Glue job bookmarks track processed input")
+    needs_vpc: bool = Field(default=False, description="attach the Glue network connection in private subnets")
+    quarantine: bool = Field(default=True, description="malformed records go to the quarantine prefix, counted")
+    arguments: dict[Annotated[str, Field(pattern=ARG_RE)], str] = Field(default_factory=dict)
+    expected_min_rows: dict[Name, int] = Field(
+        default_factory=dict, description="per output: rows the integration check requires at least"
+    )
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Job:
+        names = [loc.name for loc in (*self.inputs, *self.outputs)]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"input/output names must be unique within a job: {', '.join(duplicates)}")
+        unknown = sorted(set(self.expected_min_rows) - {o.name for o in self.outputs})
+        if unknown:
+            raise ValueError(f"expected_min_rows names unknown outputs: {', '.join(unknown)}")
+        return self
+
+
+class Group(_Strict):
+    """A job group: its jobs run in order (raw → conformed → curated) in one state machine."""
+
+    name: Name
+    description: str = ""
+    raw_prefix: Annotated[str | None, Field(pattern=PREFIX_RE)] = Field(
+        default=None, description="start the group when an object is created under this raw-zone prefix"
+    )
+    schedule: Annotated[str | None, Field(pattern=SCHEDULE_RE)] = None
+    jobs: list[Job] = Field(min_length=1)
+    folder: Path = Field(exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Group:
+        names = [job.name for job in self.jobs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"job names must be unique within a group: {', '.join(duplicates)}")
+        if self.raw_prefix is None and self.schedule is None:
+            raise ValueError("a group needs raw_prefix (event trigger), schedule, or both")
+        return self
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(f"group {self.name!r} has no job {name!r}; jobs: {', '.join(j.name for j in self.jobs)}")
+
+    def script_path(self, job: Job) -> Path:
+        return self.folder / job.script
+
+    def zones(self) -> set[str]:
+        return {loc.zone for job in self.jobs for loc in (*job.inputs, *job.outputs)}
+
+
+def load_group(folder: Path, env: str | None = None, env_names: Sequence[str] | None = None) -> Group:
+    """Load `folder/group.yaml`, applying `overrides.yaml` entries for `env` when given.
+
+    With `env_names` (the configured environments), an override naming any other environment is an
+    error: a typo such as `prdo/jobs/x/workers` must not be silently ignored.
+    """
+    spec_file = folder / GROUP_FILE
+    raw = _read_yaml(spec_file)
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{spec_file}: must be a mapping")
+    data: dict[str, Any] = {**raw, "name": raw.get("name", folder.name), "folder": folder}
+    if data["name"] != folder.name:
+        raise SpecError(f"{spec_file}: name: must equal the folder name {folder.name!r}, got {data['name']!r}")
+    if env is not None:
+        data = _apply_overrides(data, folder / OVERRIDES_FILE, env, env_names)
+    try:
+        group = Group.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise SpecError(f"{spec_file}: {problems}") from None
+    for job in group.jobs:
+        if not group.script_path(job).is_file():
+            raise SpecError(f"{spec_file}: jobs.{job.name}.script: {job.script} not found in {folder.name}/")
+    return group
+
+
+def discover(jobs_dir: Path = JOBS_DIR, env: str | None = None, env_names: Sequence[str] | None = None) -> list[Group]:
+    """Every group folder (one holding group.yaml), sorted by name for deterministic synth."""
+    folders = sorted(p.parent for p in jobs_dir.glob(f"*/{GROUP_FILE}"))
+    return [load_group(folder, env, env_names) for folder in folders]
+
+
+def _apply_overrides(
+    data: dict[str, Any], overrides_file: Path, env: str, env_names: Sequence[str] | None
+) -> dict[str, Any]:
+    if not overrides_file.exists():
+        return data
+    overrides = _read_yaml(overrides_file) or {}
+    if not isinstance(overrides, Mapping):
+        raise SpecError(f"{overrides_file}: must be a mapping of '<env>/jobs/<job>/<parameter>: value'")
+    jobs = [dict(job) for job in data.get("jobs", [])]
+    result = {**data, "jobs": jobs}
+    for key, value in overrides.items():
+        match = re.fullmatch(r"([a-z][a-z0-9]*)/(?:jobs/([a-z][a-z0-9_]*)/)?([a-z_]+)", str(key))
+        if not match:
+            raise SpecError(
+                f"{overrides_file}: {key}: keys look like '<env>/jobs/<job>/<parameter>' or '<env>/<parameter>'"
+            )
+        key_env, job_name, parameter = match.groups()
+        if env_names is not None and key_env not in env_names:
+            raise SpecError(
+                f"{overrides_file}: {key}: unknown environment {key_env!r}; configured: {', '.join(env_names)}"
+            )
+        if key_env != env:
+            continue
+        if job_name is None:
+            if parameter not in ("schedule", "raw_prefix"):
+                raise SpecError(f"{overrides_file}: {key}: only schedule and raw_prefix can be overridden per group")
+            result[parameter] = value
+            continue
+        target = next((job for job in jobs if job.get("name") == job_name), None)
+        if target is None:
+            raise SpecError(f"{overrides_file}: {key}: no job {job_name!r} in this group")
+        if parameter not in Job.model_fields or parameter in ("name", "script", "inputs", "outputs"):
+            raise SpecError(f"{overrides_file}: {key}: {parameter!r} cannot be overridden")
+        target[parameter] = value
+    return result
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({exc})") from None
