@@ -13,6 +13,10 @@ from enum import StrEnum
 from datalake_config.model import LakeConfig
 
 REPOSITORIES = ("infra", "etl")
+# Key prefixes for scratch output (Glue's --TempDir under `staging/`, Spark committer leftovers written at
+# a bucket's root). Every zone bucket expires them after `lifecycle.staging_expiration_days`, so jobs
+# must never keep data there.
+TRANSIENT_PREFIXES = ("staging/", "_temporary/", ".spark-staging")
 DEPLOYMENT_STACK = "deployment"
 
 
@@ -24,6 +28,7 @@ class Kind(StrEnum):
     KMS_KEY_ARN = "kms-key-arn"
     VPC_ID = "vpc-id"
     SUBNET_IDS = "subnet-ids"
+    AVAILABILITY_ZONES = "availability-zones"
     SECURITY_GROUP_ID = "security-group-id"
     GLUE_DATABASE = "glue-database"
     SNS_TOPIC_ARN = "sns-topic-arn"
@@ -130,7 +135,7 @@ class EnvironmentNames:
             ContractParameter(
                 "network/private-subnet-azs",
                 self.subnet_availability_zones,
-                Kind.SUBNET_IDS,
+                Kind.AVAILABILITY_ZONES,
                 "availability zones of the private subnets, same order",
             ),
             ContractParameter(
