@@ -6,12 +6,12 @@ import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from datalake_config.model import LakeConfig
+from datalake_config.model import LakeConfig, Repository
 from datalake_config.rules import cross_field_problems
 
 # The example config, shipped beside the package in this repository layout.
@@ -72,47 +72,72 @@ def dumps_json(config: LakeConfig) -> str:
 
 
 def _describe(error: Any) -> str:
-    loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
-    field = ".".join(loc) or "(top level)"
+    raw_loc = tuple(error["loc"])
+    loc = [str(part) for i, part in enumerate(raw_loc) if not _is_union_tag(raw_loc, i)]
     kind = error["type"]
+    got = error.get("input")
+    if loc and loc[-1] == "[key]":
+        # pydantic reports a bad mapping key (an environment or tag name) as `<key>.[key]`
+        loc.pop()
+        if kind == "string_pattern_mismatch":
+            return f"{'.'.join(loc)}: the name must match {error['ctx']['pattern']}, got {got!r}"
+    field = ".".join(loc) or "(top level)"
     if kind == "extra_forbidden":
-        return f"{field}: unknown key{_suggestion(error['loc'])}"
+        return f"{field}: unknown key{_suggestion(raw_loc)}"
     if kind == "missing":
         return f"{field}: is required"
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
         message = f"must match {error['ctx']['pattern']}"
-    got = error.get("input")
+    if kind == "string_type" and isinstance(got, int) and not isinstance(got, bool):
+        message = "must be a quoted string (YAML reads unquoted digits as a number and drops leading zeros)"
     if isinstance(got, (str, int, float, bool)) or got is None:
         return f"{field}: {message}, got {got!r}"
     return f"{field}: {message}"
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the discriminator value into the location of a tagged-union member
-    return part in ("codecommit", "codeconnections")
+def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
+    # pydantic inserts the discriminator value (the provider) after `source` in a tagged-union location
+    return index > 0 and loc[index - 1] == "source" and loc[index] in _SOURCE_PROVIDERS
 
 
 def _suggestion(loc: tuple[Any, ...]) -> str:
     """For a misspelt key, name the closest allowed key: `retian_data` → did you mean `retain_data`?"""
-    model: type[BaseModel] | None = LakeConfig
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if model else None
+    candidates: list[type[BaseModel]] = [LakeConfig]
+    for index, part in enumerate(loc[:-1]):
+        if _is_union_tag(loc, index):
+            candidates = [m for m in candidates if str(part) in _literal_values(m)] or candidates
+            continue
+        field = next((m.model_fields[str(part)] for m in candidates if str(part) in m.model_fields), None)
         if field is not None:
-            model = _model_of(field.annotation)
-        # otherwise `part` is a key of a dict-typed field (an environment name): the model stays
-    if model is None:
+            candidates = _models_in(field.annotation)
+        # otherwise `part` is a key of a dict-typed field (an environment name): the models stay
+    if len(candidates) != 1:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(model.model_fields)})"
+    allowed = list(candidates[0].model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    candidates = [annotation, *getattr(annotation, "__args__", ())]
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        for inner in getattr(candidate, "__args__", ()):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return None
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold: itself, union members, list items or dict values."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for inner in get_args(annotation):
+        found += [m for m in _models_in(inner) if m not in found]
+    return found
+
+
+def _literal_values(model: type[BaseModel]) -> set[str]:
+    return {
+        str(value)
+        for field in model.model_fields.values()
+        if get_origin(field.annotation) is Literal
+        for value in get_args(field.annotation)
+    }
+
+
+_SOURCE_PROVIDERS = {
+    value for model in _models_in(Repository.model_fields["source"].annotation) for value in _literal_values(model)
+}
