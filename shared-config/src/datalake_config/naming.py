@@ -205,6 +205,29 @@ class LakeNames:
         """The managed policy each target account's CloudFormation execution role gets at bootstrap."""
         return f"{self.prefix}-cfn-execution"
 
+    @property
+    def global_config_key_alias(self) -> str:
+        """The KMS key encrypting the global-config secret; the synth role may decrypt through it only."""
+        return f"alias/{self.prefix}/global-config"
+
+    @property
+    def pipeline_topic(self) -> str:
+        """The SNS topic in the deployment account receiving pipeline failed/succeeded/approval events."""
+        return f"{self.prefix}-pipeline-events"
+
+    @property
+    def pipeline_topic_key_alias(self) -> str:
+        return f"alias/{self.prefix}/pipeline-events"
+
+    @property
+    def deployment_profile(self) -> str:
+        """The default AWS CLI profile holding deployment-account credentials (`lakeops bootstrap`)."""
+        return f"{self.prefix}-deployment"
+
+    def environment_profile(self, env: str) -> str:
+        """The default AWS CLI profile holding credentials for one environment's target account."""
+        return f"{self.prefix}-{env}"
+
 
 def names_for(config: LakeConfig, env: str) -> EnvironmentNames:
     config.env(env)  # raises a KeyError naming the configured environments

@@ -1,0 +1,280 @@
+"""The branch pipeline: one self-mutating CDK pipeline per repository branch, hosted in the deployment account."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codestarnotifications as notifications
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import pipelines
+from constructs import Construct, IConstruct
+from datalake_config import LakeConfig, lake_names, names_for, tags
+from datalake_config.model import CodeCommitSource, ConnectionSource
+
+from lakeops import buildspec
+from lakeops.checks import acknowledge, enable_nag
+from lakeops.generated_grants import GeneratedGrants
+
+StageFactory = Callable[[Construct, str, str], cdk.Stage]
+
+# The CDK CLI the pipeline's self-mutation and asset steps install; package.json pins the same version
+# for local use (a test keeps the two equal).
+CDK_CLI_VERSION = "2.1148.1"
+
+NOTIFIED_EVENTS = (
+    "codepipeline-pipeline-pipeline-execution-failed",
+    "codepipeline-pipeline-pipeline-execution-succeeded",
+    "codepipeline-pipeline-manual-approval-needed",
+)
+
+# Glue 5.0 runs Python 3.11; the CDK CLI needs Node 20 or later.
+RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+
+
+class BranchPipelineStack(cdk.Stack):
+    """A pipeline in the deployment account deploying one repository branch to its environment's account."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LakeConfig,
+        repository: str,
+        environment: str,
+        stage_factory: StageFactory,
+        verify_module: str,
+        **kwargs: object,
+    ) -> None:
+        config.repository(repository)  # KeyError naming the known repositories
+        config.env(environment)  # KeyError naming the configured environments
+        deployment = config.deployment
+        super().__init__(
+            scope,
+            construct_id,
+            env=cdk.Environment(account=deployment.account, region=deployment.region),
+            description=f"{config.prefix}: {repository} pipeline for the {environment} branch",
+            tags=tags(config, environment, repository),
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.config = config
+        self.repository_kind = repository
+        self.environment_name = environment
+        names = names_for(config, environment)
+        lake = lake_names(config)
+        target = config.env(environment)
+        branch = config.branch_for(repository, environment)
+
+        self.source = self._source(branch)
+        self.synth_step = pipelines.CodeBuildStep(
+            "Synth",
+            input=self.source,
+            install_commands=buildspec.install_commands(),
+            commands=[
+                *buildspec.pull_config_commands(lake.global_config_secret, deployment.region),
+                *buildspec.check_commands(),
+                *buildspec.synth_commands(),
+            ],
+            primary_output_directory=buildspec.CDK_OUT,
+            role_policy_statements=self._global_config_read_statements(),
+        )
+        # The pulled config travels to the verify step as an artifact, so only the synth role reads the secret.
+        self.config_output = self.synth_step.add_output_directory(buildspec.CONFIG_DIRECTORY)
+
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            pipeline_name=names.pipeline_name(repository),
+            pipeline_type=codepipeline.PipelineType.V2,
+            synth=self.synth_step,
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            self_mutation=True,
+            cli_version=CDK_CLI_VERSION,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
+                partial_build_spec=codebuild.BuildSpec.from_object(
+                    {"phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}}}
+                ),
+            ),
+        )
+
+        self.stage = stage_factory(self, environment.capitalize(), environment)
+        enable_nag(self.stage)
+        self.pre_steps: list[pipelines.Step] = []
+        self.approval_step: pipelines.ManualApprovalStep | None = None
+        self.guard_step: pipelines.CodeBuildStep | None = None
+        previous = config.previous_environment(environment)
+        if previous is not None:
+            self.guard_step = self._promotion_guard(previous)
+            self.pre_steps.append(self.guard_step)
+        if target.require_approval:
+            self.approval_step = pipelines.ManualApprovalStep(
+                "Approve",
+                comment=f"Deploy {repository} commit to {environment} (account {target.account})?",
+            )
+            self.pre_steps.append(self.approval_step)
+        if self.guard_step is not None and self.approval_step is not None:
+            # Nobody is asked to approve a commit the guard would reject anyway.
+            self.approval_step.add_step_dependency(self.guard_step)
+
+        self.verify_role_arn = self.format_arn(
+            service="iam",
+            region="",
+            account=target.account,
+            resource="role",
+            resource_name=names.verify_role_name(repository),
+        )
+        self.verify_step = pipelines.CodeBuildStep(
+            "Verify",
+            input=self.source,
+            additional_inputs={buildspec.CONFIG_DIRECTORY: self.config_output},
+            install_commands=buildspec.python_install_commands(),
+            commands=buildspec.verify_commands(verify_module, environment, self.verify_role_arn, target.region),
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[self.verify_role_arn])],
+        )
+        self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=[self.verify_step])
+
+        self.pipeline.build_pipeline()
+        self.topic = sns.Topic.from_topic_arn(
+            self,
+            "PipelineTopic",
+            self.format_arn(service="sns", resource=lake.pipeline_topic, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME),
+        )
+        self.notification_rule = notifications.NotificationRule(
+            self,
+            "Notifications",
+            source=self.pipeline.pipeline,
+            events=list(NOTIFIED_EVENTS),
+            targets=[self.topic],
+            detail_type=notifications.DetailType.BASIC,
+        )
+        self._acknowledge_generated()
+
+    # --- source -----------------------------------------------------------------------------------
+    def _source(self, branch: str) -> pipelines.CodePipelineSource:
+        source = self.config.repository(self.repository_kind).source
+        if isinstance(source, CodeCommitSource):
+            self.codecommit_repository: codecommit.IRepository | None = codecommit.Repository.from_repository_name(
+                self, "SourceRepository", source.repository_name
+            )
+            # A full clone (not a zip) so the promotion guard can ask git about other branches.
+            return pipelines.CodePipelineSource.code_commit(
+                self.codecommit_repository, branch, code_build_clone_output=True
+            )
+        self.codecommit_repository = None
+        return pipelines.CodePipelineSource.connection(
+            f"{source.owner}/{source.repository_name}",
+            branch,
+            connection_arn=source.connection_arn,
+            code_build_clone_output=True,
+        )
+
+    # --- permissions ------------------------------------------------------------------------------
+    def _global_config_read_statements(self) -> list[iam.PolicyStatement]:
+        lake = lake_names(self.config)
+        # Secrets Manager appends a random 6-character suffix to every secret ARN.
+        secret_arn = self.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{lake.global_config_secret}-??????",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return [
+            iam.PolicyStatement(
+                sid="ReadGlobalConfigSecret",
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[secret_arn],
+            ),
+            # The key lives in the deployment-account stack and its id is not known here (no exports), so the
+            # statement names the key by its alias and only lets it decrypt on behalf of Secrets Manager, for
+            # this one secret (Secrets Manager puts the secret ARN in the encryption context).
+            iam.PolicyStatement(
+                sid="DecryptGlobalConfigSecretOnly",
+                actions=["kms:Decrypt"],
+                resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.global_config_key_alias},
+                    "StringLike": {"kms:EncryptionContext:SecretARN": secret_arn},
+                },
+            ),
+        ]
+
+    def _git_pull_statements(self) -> list[iam.PolicyStatement]:
+        source = self.config.repository(self.repository_kind).source
+        if isinstance(source, ConnectionSource):
+            return [iam.PolicyStatement(actions=["codeconnections:UseConnection"], resources=[source.connection_arn])]
+        assert self.codecommit_repository is not None
+        return [
+            iam.PolicyStatement(actions=["codecommit:GitPull"], resources=[self.codecommit_repository.repository_arn])
+        ]
+
+    # --- steps --------------------------------------------------------------------------------------
+    def _promotion_guard(self, previous: str) -> pipelines.CodeBuildStep:
+        """Fail unless the commit being deployed is already on the previous environment's branch."""
+        previous_branch = self.config.branch_for(self.repository_kind, previous)
+        remote_ref = f"refs/remotes/origin/{previous_branch}"
+        source = self.config.repository(self.repository_kind).source
+        credential_setup = (
+            [
+                "git config --global credential.helper '!aws codecommit credential-helper $@'",
+                "git config --global credential.UseHttpPath true",
+            ]
+            if isinstance(source, CodeCommitSource)
+            else []
+        )
+        q_branch, q_ref = shlex.quote(previous_branch), shlex.quote(remote_ref)
+        return pipelines.CodeBuildStep(
+            "PromotionGuard",
+            input=self.source,
+            commands=[
+                *credential_setup,
+                'test -n "$CODEBUILD_RESOLVED_SOURCE_VERSION" || '
+                '{ echo "REFUSED: CodeBuild did not resolve the source commit"; exit 1; }',
+                f"git fetch --no-tags origin +refs/heads/{q_branch}:{q_ref}",
+                f'if git merge-base --is-ancestor "$CODEBUILD_RESOLVED_SOURCE_VERSION" {q_ref}; then '
+                f'echo "commit $CODEBUILD_RESOLVED_SOURCE_VERSION is on {q_branch}: went through {previous}"; '
+                f'else echo "REFUSED: commit $CODEBUILD_RESOLVED_SOURCE_VERSION is not on branch {q_branch}; '
+                f'promote it through {previous} first (lakeops promote {previous} {self.environment_name})"; '
+                "exit 1; fi",
+            ],
+            role_policy_statements=self._git_pull_statements(),
+        )
+
+    # --- findings on resources the pipelines module generates ------------------------------------------
+    def _acknowledge_generated(self) -> None:
+        """Acknowledge, policy by policy, the wildcard findings of the roles CDK pipelines generates.
+
+        Each statement is matched against the few shapes the pipelines module is known to generate; a
+        statement of any other shape stays unacknowledged, so a new kind of grant fails cdk-nag.
+        """
+        pipeline = self.pipeline.pipeline
+        bucket = pipeline.artifact_bucket
+        key = bucket.encryption_key
+        known = GeneratedGrants(
+            bucket_logical_id=self._logical_id(bucket),
+            key_logical_id=self._logical_id(key) if key is not None else None,
+            global_config_alias=lake_names(self.config).global_config_key_alias,
+        )
+        for construct in self.pipeline.node.find_all():
+            if isinstance(construct, iam.CfnPolicy):
+                document = self.resolve(construct.policy_document)
+                for finding, reason in known.reasons(document).items():
+                    acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "The artifact bucket holds transient pipeline artifacts only; CloudTrail records access to it.",
+        )
+
+    def _logical_id(self, construct: IConstruct) -> str:
+        child = construct.node.default_child
+        assert isinstance(child, cdk.CfnElement)
+        return self.get_logical_id(child)
