@@ -84,6 +84,9 @@ def _prefix(value: str) -> str:
 
 
 def _cidr(value: str) -> str:
+    if "/" not in value:
+        # ipaddress would read a bare address as a /32 and call it "too small", hiding the real slip
+        raise ValueError("is not a valid network CIDR (no prefix length, like /16)")
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:

@@ -80,10 +80,11 @@ def _overlapping_cidrs(envs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _branch_collisions(raw: Mapping[str, Any], envs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     repos = _mapping(raw, "repositories")
+    reported: set[tuple[str, str]] = set()
     for repo_name in ("infra", "etl"):
         repo = _mapping(repos, repo_name)
         overrides = _get(repo, "branches") or {}
-        owner: dict[str, str] = {}
+        owner: dict[str, tuple[str, str]] = {}  # branch → (environment, field that set it)
         for env_name, env in envs.items():
             branch = overrides.get(env_name) if isinstance(overrides, Mapping) else None
             field = f"repositories.{repo_name}.branches.{env_name}"
@@ -91,10 +92,19 @@ def _branch_collisions(raw: Mapping[str, Any], envs: Mapping[str, Any]) -> Itera
                 branch, field = _get(env, "branch"), f"environments.{env_name}.branch"
             if not isinstance(branch, str):
                 continue
-            if branch in owner:
-                yield field, f"branch {branch!r} is already the {owner[branch]!r} branch of repository {repo_name!r}"
-            else:
-                owner[branch] = env_name
+            if branch not in owner:
+                owner[branch] = (env_name, field)
+                continue
+            first_env, first_field = owner[branch]
+            # Blame the override when one is involved: that is the line to change.
+            if first_field.startswith("repositories.") and not field.startswith("repositories."):
+                field = first_field
+            problem = (field, f"branch {branch!r} would deploy both {first_env!r} and {env_name!r}")
+            if field.startswith("repositories."):
+                problem = (field, f"{problem[1]} in repository {repo_name!r}")
+            if problem not in reported:  # an environment-level clash is the same for every repository
+                reported.add(problem)
+                yield problem
 
 
 def _approval_needs_notification(raw: Mapping[str, Any], envs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
