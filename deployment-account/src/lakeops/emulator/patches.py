@@ -1,0 +1,94 @@
+"""Changes to moto, applied inside the emulator process only, each closing a gap the rehearsal would hit.
+
+1. Bucket policies: moto ignores `Condition` blocks (an unsupported operator counts as satisfied), so
+   the TLS-only statement `Deny s3:* when aws:SecureTransport = false` denies every upload. The emulator
+   only serves TLS, so here `aws:SecureTransport` is true, and a statement whose condition does not hold
+   does not apply, as in AWS. The policies themselves stay in the templates, unchanged.
+2. CloudFormation types moto does not model: see `models.py` (created through moto's backends).
+3. Custom resources: moto runs their Lambda handler in Docker, which does not exist here. The resource
+   completes at once without running the handler; the rehearsal summary lists every one as "handler not run".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SECURE_TRANSPORT = "aws:securetransport"
+# moto finds models through `CloudFormationModel.__subclasses__()`, which holds weak references only.
+_REGISTERED: list[type] = []
+
+
+def apply() -> None:
+    _patch_bucket_policy_conditions()
+    _register_models()
+    _complete_custom_resources_without_handler()
+
+
+def _patch_bucket_policy_conditions() -> None:
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        statements = json.loads(self.policy.decode()).get("Statement", [])
+        permitted = False
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if not _conditions_hold(statement.get("Condition", {})):
+                continue
+            unconditional = {k: v for k, v in statement.items() if k != "Condition"}
+            result = IAMPolicyStatement(unconditional).is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return result
+            permitted = permitted or result == PermissionResult.PERMITTED
+        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _conditions_hold(conditions: dict[str, Any]) -> bool:
+    """Evaluate `aws:SecureTransport` (true: TLS only); other keys keep moto's behaviour (not evaluated)."""
+    for operator, clauses in conditions.items():
+        if not operator.startswith("Bool"):
+            continue
+        for key, expected in clauses.items():
+            if key.lower() != SECURE_TRANSPORT:
+                continue
+            values = expected if isinstance(expected, list) else [expected]
+            if "true" not in [str(v).lower() for v in values]:
+                return False
+    return True
+
+
+def _register_models() -> None:
+    from moto.cloudformation import parsing
+
+    from lakeops.emulator.models import EMULATIONS, model_class
+
+    known = parsing.get_model_map()
+    for emulation in EMULATIONS:
+        if emulation.cfn_type not in known:
+            _REGISTERED.append(model_class(emulation))
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
+def _complete_custom_resources_without_handler() -> None:
+    from moto.cloudformation.custom_model import CustomModel
+    from moto.cloudformation.models import cloudformation_backends
+
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        resource = CustomModel(region_name, "emulated", kwargs["LogicalId"], resource_name)  # type: ignore[abstract]
+        cloudformation_backends[account_id][region_name].get_stack(kwargs["StackId"]).add_custom_resource(resource)
+        resource.set_data({})
+        return resource
+
+    CustomModel.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]

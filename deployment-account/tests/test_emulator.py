@@ -1,0 +1,150 @@
+"""The rehearsal emulator: moto server over TLS with the patches that keep our templates honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lakeops.emulator.process import Emulator
+
+DEPLOYMENT, TARGET, REGION = "111111111111", "222222222222", "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with Emulator(tmp_path_factory.mktemp("emulator"), default_account=DEPLOYMENT, region=REGION) as emu:
+        yield emu
+
+
+def client(emu: Emulator, service: str, session: Any = None) -> Any:
+    env = emu.client_env()
+    session = session or boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]
+    )
+    return session.client(service, region_name=REGION, endpoint_url=emu.endpoint_url, verify=str(emu.cert))
+
+
+def tls_only_policy(bucket: str, extra: list[dict[str, Any]] | None = None) -> str:
+    deny_plain_http = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [deny_plain_http, *(extra or [])]})
+
+
+def test_operator_credentials_act_in_the_deployment_account(emulator: Emulator) -> None:
+    assert client(emulator, "sts").get_caller_identity()["Account"] == DEPLOYMENT
+
+
+def test_assumed_role_acts_in_the_target_account_only(emulator: Emulator) -> None:
+    creds = client(emulator, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    target = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    assert client(emulator, "sts", target).get_caller_identity()["Account"] == TARGET
+    client(emulator, "ssm", target).put_parameter(Name="/only/in/target", Value="x", Type="String")
+    with pytest.raises(ClientError):
+        client(emulator, "ssm").get_parameter(Name="/only/in/target")
+
+
+def test_tls_only_bucket_accepts_uploads_over_tls(emulator: Emulator) -> None:
+    s3 = client(emulator, "s3")
+    s3.create_bucket(Bucket="tls-only-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="tls-only-bucket", Policy=tls_only_policy("tls-only-bucket"))
+    s3.put_object(Bucket="tls-only-bucket", Key="k", Body=b"x")
+    assert s3.get_object(Bucket="tls-only-bucket", Key="k")["Body"].read() == b"x"
+
+
+def test_unconditional_deny_still_denies(emulator: Emulator) -> None:
+    s3 = client(emulator, "s3")
+    deny_all_puts = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::deny-bucket/*",
+    }
+    s3.create_bucket(Bucket="deny-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="deny-bucket", Policy=tls_only_policy("deny-bucket", [deny_all_puts]))
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket="deny-bucket", Key="k", Body=b"x")
+
+
+def test_cloudformation_creates_the_types_moto_lacks(emulator: Emulator) -> None:
+    template = {
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "Policy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "Bucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "s3:*",
+                                "Resource": "*",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ],
+                    },
+                },
+            },
+            "Db": {
+                "Type": "AWS::Glue::Database",
+                "Properties": {"CatalogId": DEPLOYMENT, "DatabaseInput": {"Name": "emulated_db"}},
+            },
+            "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "lake/global-config"}},
+            "DbName": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/emulated/db-name", "Type": "String", "Value": {"Ref": "Db"}},
+            },
+            "Handler": {
+                "Type": "Custom::NoHandlerHere",
+                "Properties": {"ServiceToken": f"arn:aws:lambda:{REGION}:{DEPLOYMENT}:function:absent"},
+            },
+        }
+    }
+    cfn = client(emulator, "cloudformation")
+    cfn.create_stack(StackName="gaps", TemplateBody=json.dumps(template))
+    status = _wait(cfn, "gaps")
+    assert status == "CREATE_COMPLETE"
+    assert client(emulator, "glue").get_database(Name="emulated_db")["Database"]["Name"] == "emulated_db"
+    # a Ref to an emulated type resolves to the real name, not moto's "None"
+    assert client(emulator, "ssm").get_parameter(Name="/emulated/db-name")["Parameter"]["Value"] == "emulated_db"
+    assert client(emulator, "secretsmanager").describe_secret(SecretId="lake/global-config")["Name"]
+    resources = {r["LogicalResourceId"]: r for r in cfn.describe_stack_resources(StackName="gaps")["StackResources"]}
+    bucket = resources["Bucket"]["PhysicalResourceId"]
+    assert "SecureTransport" in client(emulator, "s3").get_bucket_policy(Bucket=bucket)["Policy"]
+
+
+def test_process_is_gone_after_the_context_exits(tmp_path: Path) -> None:
+    with Emulator(tmp_path, default_account=DEPLOYMENT, region=REGION) as emu:
+        pid = emu.pid
+        assert pid is not None and os.path.exists(f"/proc/{pid}")
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def _wait(cfn: Any, stack: str) -> str:
+    for _ in range(50):
+        status: str = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            return status
+        time.sleep(0.2)
+    return status
