@@ -8,6 +8,7 @@ matches exactly one finding on exactly one policy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,12 @@ ARTIFACT_KEY = (
 )
 BUILD_LOGS = "A CodeBuild project writes log streams (unknown names) into its own log group only."
 BUILD_REPORTS = "A CodeBuild project creates report groups named after itself only (CDK's standard grant)."
+SHARED_ASSET_ROLE = (
+    "CDK pipelines shares one asset-publishing role among the asset projects it generates, one per asset; "
+    "the role exists before those projects, so its CodeBuild, log and report grants cannot name them. "
+    "It publishes to the target's bootstrap bucket through the file-publishing role it may assume."
+)
+CODEBUILD_ACTIONS = {"codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"}
 GLOBAL_CONFIG_KEY = (
     "The global-config key's id is not known to this stack (no exports): the statement names it through "
     "its alias and allows decrypt only via Secrets Manager for the one global-config secret."
@@ -68,9 +75,15 @@ class GeneratedGrants:
             return ARTIFACT_OBJECTS
         if self.key_logical_id and resources == [f"<{self.key_logical_id}.Arn>"]:
             return ARTIFACT_KEY
-        if resources and all(":log-group:/aws/codebuild/" in r for r in resources):
+        if resources and all(r.endswith(":log-group:/aws/codebuild/*") for r in resources):
+            return SHARED_ASSET_ROLE
+        if resources and all(r.endswith(":report-group/*") for r in resources):
+            return SHARED_ASSET_ROLE
+        if resources == ["*"] and set(actions) <= CODEBUILD_ACTIONS:
+            return SHARED_ASSET_ROLE
+        if resources and all(re.search(r":log-group:/aws/codebuild/<\w+>(:\*)?$", r) for r in resources):
             return BUILD_LOGS
-        if resources and all(":report-group/" in r for r in resources):
+        if resources and all(re.search(r":report-group/<\w+>-\*$", r) for r in resources):
             return BUILD_REPORTS
         condition_text = json.dumps(condition)
         if (

@@ -1,0 +1,57 @@
+"""Shared fixtures: the example config and a tiny test-only Stage, so pipeline tests need neither app."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from datalake_config import DEFAULT_CONFIG_PATH, LakeConfig, load
+
+ASSET_DIR = Path(__file__).parent / "fixtures" / "asset"
+
+
+class TinyStage(cdk.Stage):
+    """A stage in the target account: one stack, one SSM parameter and (optionally) one file asset."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: LakeConfig, env_name: str, with_asset: bool = False
+    ) -> None:
+        target = config.env(env_name)
+        super().__init__(scope, construct_id, env=cdk.Environment(account=target.account, region=target.region))
+        stack = cdk.Stack(self, "Marker", stack_name=f"{config.prefix}-{env_name}-test-marker")
+        ssm.StringParameter(stack, "Marker", string_value=env_name)
+        if with_asset:
+            # Asset publishing adds its own CodeBuild project and role to the pipeline (as Glue scripts do).
+            s3_assets.Asset(stack, "Script", path=str(ASSET_DIR))
+
+
+def tiny_stage_factory(config: LakeConfig, *, with_asset: bool = False) -> Callable[[Construct, str, str], cdk.Stage]:
+    return lambda scope, construct_id, env_name: TinyStage(
+        scope, construct_id, config=config, env_name=env_name, with_asset=with_asset
+    )
+
+
+@pytest.fixture(scope="session")
+def example_config() -> LakeConfig:
+    return load(DEFAULT_CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def stage_factory() -> Callable[..., Callable[[Construct, str, str], cdk.Stage]]:
+    """`stage_factory(config, with_asset=False)` → a StageFactory building `TinyStage`s."""
+    return tiny_stage_factory
+
+
+@pytest.fixture(scope="module")
+def module_dir() -> Iterator[Path]:
+    """A directory for one module's cloud assemblies; not under pytest's basetemp, which concurrent
+    pytest sessions of the same user prune while this one may still be reading it."""
+    with tempfile.TemporaryDirectory(prefix="lakeops-test-") as path:
+        yield Path(path)

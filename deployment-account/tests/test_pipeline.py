@@ -1,0 +1,413 @@
+"""Template tests of the branch pipeline for every environment of the example config (synthesized once)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from datalake_config import LakeConfig, from_mapping, lake_names, names_for
+from lakeops.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lakeops.pipeline import CDK_CLI_VERSION, NOTIFIED_EVENTS, BranchPipelineStack
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+VERIFY_MODULE = "datalake_infra.smoke_check"
+CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
+
+
+def _build(config: LakeConfig, repository: str, outdir: Path, stage_factory: Any) -> dict[str, BranchPipelineStack]:
+    app = cdk.App(outdir=str(outdir))
+    stacks = {
+        env: BranchPipelineStack(
+            app,
+            names_for(config, env).pipeline_stack_name(repository),
+            config=config,
+            repository=repository,
+            environment=env,
+            stage_factory=stage_factory(config, with_asset=True),
+            verify_module=VERIFY_MODULE,
+        )
+        for env in config.environment_names
+    }
+    enable_nag(app)
+    synth(app)  # raises NagFindings on any unacknowledged cdk-nag finding
+    return stacks
+
+
+@pytest.fixture(scope="module")
+def assembly(example_config: LakeConfig, stage_factory: Any, module_dir: Path) -> Path:
+    outdir = module_dir / "pipelines"
+    _build(example_config, "infra", outdir, stage_factory)
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def templates(example_config: LakeConfig, assembly: Path) -> dict[str, dict[str, Any]]:
+    result = {}
+    for env in example_config.environment_names:
+        name = names_for(example_config, env).pipeline_stack_name("infra")
+        result[env] = json.loads((assembly / f"{name}.template.json").read_text())
+    return result
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _pipeline(template: dict[str, Any]) -> dict[str, Any]:
+    (pipeline,) = _of_type(template, "AWS::CodePipeline::Pipeline").values()
+    return pipeline["Properties"]
+
+
+def _actions(template: dict[str, Any], stage_name: str) -> dict[str, dict[str, Any]]:
+    for stage in _pipeline(template)["Stages"]:
+        if stage["Name"] == stage_name:
+            return {a["Name"]: a for a in stage["Actions"]}
+    raise AssertionError(f"no stage {stage_name}")
+
+
+def _project(template: dict[str, Any], name_part: str) -> tuple[str, dict[str, Any]]:
+    matches = [(k, v) for k, v in _of_type(template, "AWS::CodeBuild::Project").items() if name_part in k]
+    assert len(matches) == 1, f"expected one project named like {name_part}, got {[k for k, _ in matches]}"
+    return matches[0]
+
+
+def _buildspec_text(project: dict[str, Any]) -> str:
+    spec = project["Properties"]["Source"]["BuildSpec"]
+    return spec if isinstance(spec, str) else json.dumps(spec)
+
+
+def _role_statements(template: dict[str, Any], project_logical_id: str) -> list[dict[str, Any]]:
+    role_ref = template["Resources"][project_logical_id]["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in _of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_ref} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- pipeline shape -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_pipeline_is_v2_named_and_in_the_deployment_account(
+    env: str, example_config: LakeConfig, templates: dict[str, Any], assembly: Path
+) -> None:
+    pipeline = _pipeline(templates[env])
+    assert pipeline["PipelineType"] == "V2"
+    assert pipeline["Name"] == names_for(example_config, env).pipeline_name("infra")
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    stack = manifest["artifacts"][names_for(example_config, env).pipeline_stack_name("infra")]
+    assert stack["environment"] == f"aws://{example_config.deployment.account}/{example_config.deployment.region}"
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_source_is_the_environment_branch_as_a_full_clone(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    (source,) = _actions(templates[env], "Source").values()
+    config = source["Configuration"]
+    assert config["BranchName"] == example_config.branch_for("infra", env)
+    assert config["RepositoryName"] == example_config.repositories.infra.source.repository_name
+    assert config["OutputArtifactFormat"] == "CODEBUILD_CLONE_REF"
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_manual_approval_only_where_the_config_asks(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    actions = _actions(templates[env], env.capitalize())
+    manual = [a for a in actions.values() if a["ActionTypeId"]["Category"] == "Approval"]
+    assert len(manual) == (1 if example_config.env(env).require_approval else 0)
+
+
+def test_the_example_config_asks_for_approval_on_prod_only(example_config: LakeConfig) -> None:
+    # guards the parametrized test above against a config in which it would assert nothing interesting
+    assert [e for e in example_config.environment_names if example_config.env(e).require_approval] == ["prod"]
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_promotion_guard_exactly_for_environments_with_a_predecessor(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    template = templates[env]
+    actions = _actions(template, env.capitalize())
+    previous = example_config.previous_environment(env)
+    if previous is None:
+        assert "PromotionGuard" not in actions
+        assert not [k for k in _of_type(template, "AWS::CodeBuild::Project") if "PromotionGuard" in k]
+        return
+    guard = actions["PromotionGuard"]
+    assert guard["RunOrder"] == 1  # before approval and before any deployment
+    assert all(a["RunOrder"] > 1 for name, a in actions.items() if name != "PromotionGuard")
+    logical_id, project = _project(template, "PromotionGuard")
+    spec = _buildspec_text(project)
+    previous_branch = example_config.branch_for("infra", previous)
+    assert f"git fetch --no-tags origin +refs/heads/{previous_branch}:refs/remotes/origin/{previous_branch}" in spec
+    assert (
+        f'git merge-base --is-ancestor \\"$CODEBUILD_RESOLVED_SOURCE_VERSION\\" refs/remotes/origin/{previous_branch}'
+        in spec
+    )
+    assert "exit 1" in spec
+    # the guard may pull from git and touch its artifacts, nothing else
+    actions_granted = {a for s in _role_statements(template, logical_id) for a in _as_list(s["Action"])}
+    assert actions_granted - {"codecommit:GitPull"} <= _ARTIFACT_AND_BUILD_ACTIONS
+    pulls = [s for s in _role_statements(template, logical_id) if "codecommit:GitPull" in _as_list(s["Action"])]
+    assert pulls and all(
+        _flat(r).endswith(
+            f":codecommit:eu-west-1:111111111111:{example_config.repositories.infra.source.repository_name}"
+        )
+        for s in pulls
+        for r in _as_list(s["Resource"])
+    )
+
+
+# Actions every CodeBuild step of a CDK pipeline gets for its own logs, reports and artifacts.
+_ARTIFACT_AND_BUILD_ACTIONS = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "codebuild:CreateReportGroup",
+    "codebuild:CreateReport",
+    "codebuild:UpdateReport",
+    "codebuild:BatchPutTestCases",
+    "codebuild:BatchPutCodeCoverages",
+    "s3:GetObject*",
+    "s3:GetBucket*",
+    "s3:List*",
+    "s3:DeleteObject*",
+    "s3:PutObject",
+    "s3:PutObjectLegalHold",
+    "s3:PutObjectRetention",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:Abort*",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+}
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(_flat(v) for v in value["Fn::Join"][1])
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    return json.dumps(value)
+
+
+def test_prod_asks_for_approval_only_after_the_guard_passed(templates: dict[str, Any]) -> None:
+    actions = _actions(templates["prod"], "Prod")
+    assert actions["PromotionGuard"]["RunOrder"] < actions["Approve"]["RunOrder"]
+    deploys = [a for a in actions.values() if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+    assert deploys and all(a["RunOrder"] > actions["Approve"]["RunOrder"] for a in deploys)
+
+
+# --- synth step and its role ----------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_synth_pulls_config_checks_then_synthesizes(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    _, project = _project(templates[env], "Synth")
+    spec = json.loads(_buildspec_text(project))
+    commands = spec["phases"]["build"]["commands"]
+    secret = lake_names(example_config).global_config_secret
+    assert commands == [
+        f"lakeops config pull --secret {secret} --region eu-west-1 --out .lake/config.json",
+        "ruff check .",
+        "ruff format --check .",
+        "python -m pytest -q",
+        "npx cdk synth -c config=.lake/config.json",
+    ]
+    assert spec["phases"]["install"]["commands"][0] == "npm ci --no-audit --no-fund"
+
+
+def test_synth_role_reads_only_the_global_config_secret(example_config: LakeConfig, templates: dict[str, Any]) -> None:
+    template = templates["prod"]
+    logical_id, _ = _project(template, "Synth")
+    statements = _role_statements(template, logical_id)
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))]
+    assert len(secret_statements) == 1
+    (resource,) = _as_list(secret_statements[0]["Resource"])
+    secret = lake_names(example_config).global_config_secret
+    assert _flat(resource) == f"arn:<AWS::Partition>:secretsmanager:eu-west-1:111111111111:secret:{secret}-??????"
+    assert set(_as_list(secret_statements[0]["Action"])) == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    # decrypt with any key other than the global-config key, through anything but Secrets Manager, is not granted
+    decrypt = [s for s in statements if s.get("Sid") == "DecryptGlobalConfigSecretOnly"]
+    (statement,) = decrypt
+    assert statement["Action"] == "kms:Decrypt"
+    conditions = statement["Condition"]
+    assert conditions["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    assert conditions["ForAnyValue:StringEquals"] == {
+        "kms:ResourceAliases": lake_names(example_config).global_config_key_alias
+    }
+    assert _flat(conditions["StringLike"]["kms:EncryptionContext:SecretARN"]) == _flat(resource)
+
+
+def test_no_other_role_can_read_secrets(templates: dict[str, Any]) -> None:
+    for env, template in templates.items():
+        synth_id, _ = _project(template, "Synth")
+        synth_role = template["Resources"][synth_id]["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+        for logical_id, policy in _of_type(template, "AWS::IAM::Policy").items():
+            if {"Ref": synth_role} in policy["Properties"]["Roles"]:
+                continue
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                assert not any(a.startswith("secretsmanager:") for a in _as_list(statement["Action"])), (
+                    env,
+                    logical_id,
+                )
+
+
+# --- verify step --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_verify_step_runs_the_repo_check_through_exactly_its_verify_role(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    template = templates[env]
+    actions = _actions(template, env.capitalize())
+    deploys = [a for a in actions.values() if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+    assert actions["Verify"]["RunOrder"] > max(a["RunOrder"] for a in deploys)
+    logical_id, project = _project(template, "Verify")
+    account = example_config.env(env).account
+    role_arn = f"arn:<AWS::Partition>:iam::{account}:role/{names_for(example_config, env).verify_role_name('infra')}"
+    spec = _flat(project["Properties"]["Source"]["BuildSpec"])
+    assert (
+        f"python -m {VERIFY_MODULE} --config .lake/config.json --env {env} --role-arn '{role_arn}' --region eu-west-1"
+        in spec
+    )
+    assumes = [s for s in _role_statements(template, logical_id) if "sts:AssumeRole" in _as_list(s["Action"])]
+    assert [_flat(r) for s in assumes for r in _as_list(s["Resource"])] == [role_arn]
+
+
+# --- notifications --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_notification_rule_sends_pipeline_events_to_the_deployment_topic(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    template = templates[env]
+    (rule,) = _of_type(template, "AWS::CodeStarNotifications::NotificationRule").values()
+    props = rule["Properties"]
+    assert sorted(props["EventTypeIds"]) == sorted(NOTIFIED_EVENTS)
+    (pipeline_id,) = _of_type(template, "AWS::CodePipeline::Pipeline")
+    assert _flat(props["Resource"]).endswith(f":codepipeline:eu-west-1:111111111111:<{pipeline_id}>")
+    (target,) = props["Targets"]
+    assert target["TargetType"] == "SNS"
+    topic = lake_names(example_config).pipeline_topic
+    assert _flat(target["TargetAddress"]) == f"arn:<AWS::Partition>:sns:eu-west-1:111111111111:{topic}"
+
+
+# --- security and pinning --------------------------------------------------------------------------------
+def test_no_wildcard_actions_anywhere(assembly: Path) -> None:
+    from lakeops.checks import templates as all_templates
+
+    offenders = []
+    for path in all_templates(assembly):
+        resources = json.loads(path.read_text()).get("Resources", {})
+        for logical_id, resource in resources.items():
+            if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+                continue
+            documents = [resource["Properties"].get("PolicyDocument")] + [
+                p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])
+            ]
+            for document in filter(None, documents):
+                for statement in document["Statement"]:
+                    for action in _as_list(statement.get("Action", [])):
+                        if action == "*" or action.endswith(":*"):
+                            offenders.append(f"{path.name}:{logical_id}:{action}")
+    assert offenders == []
+
+
+def test_artifacts_are_encrypted_with_a_rotated_key(templates: dict[str, Any]) -> None:
+    template = Template.from_json(templates["prod"])
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}}
+                ]
+            }
+        },
+    )
+
+
+def test_cli_version_matches_package_json_and_self_mutation_installs_it(templates: dict[str, Any]) -> None:
+    package = json.loads((PROJECT_ROOT / "package.json").read_text())
+    assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION
+    _, project = _project(templates["dev"], "SelfMutation")
+    assert f"npm install -g aws-cdk@{CDK_CLI_VERSION}" in _buildspec_text(project)
+
+
+def test_cdk_nag_clean_and_every_acknowledgement_has_a_reason(assembly: Path) -> None:
+    found = acknowledgements(assembly)
+    assert found, "the pipeline acknowledges the generated wildcard grants"
+    short = [a for a in found if len(a.reason.strip()) < MIN_REASON_LENGTH]
+    assert short == []
+
+
+def test_cfn_lint_reports_no_errors(assembly: Path) -> None:
+    assert cfn_lint(assembly) == []
+
+
+# --- other sources and orders -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def connection_templates(example_config: LakeConfig, stage_factory: Any, module_dir: Path) -> dict[str, dict[str, Any]]:
+    raw = example_config.model_dump(mode="json")
+    raw["repositories"]["etl"]["source"] = {
+        "provider": "codeconnections",
+        "connection_arn": CONNECTION_ARN,
+        "owner": "acme",
+        "repository_name": "lake-etl",
+    }
+    raw["repositories"]["etl"]["branches"] = {"test": "release/test"}
+    config = from_mapping(raw)
+    outdir = module_dir / "connection"
+    stacks = _build(config, "etl", outdir, stage_factory)
+    return {
+        env: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for env, stack in stacks.items()
+    }
+
+
+def test_connection_source_and_guard_use_only_that_connection(connection_templates: dict[str, Any]) -> None:
+    (source,) = _actions(connection_templates["test"], "Source").values()
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"]["FullRepositoryId"] == "acme/lake-etl"
+    assert source["Configuration"]["BranchName"] == "release/test"
+    assert source["Configuration"]["ConnectionArn"] == CONNECTION_ARN
+    logical_id, project = _project(connection_templates["prod"], "PromotionGuard")
+    spec = _buildspec_text(project)
+    # prod's predecessor is test, whose etl branch is overridden in this config
+    assert "refs/remotes/origin/release/test" in spec
+    assert "codecommit credential-helper" not in spec
+    uses = [s for s in _role_statements(connection_templates["prod"], logical_id) if "UseConnection" in json.dumps(s)]
+    assert uses and {r for s in uses for r in _as_list(s["Resource"])} == {CONNECTION_ARN}
+
+
+def test_unknown_repository_or_environment_is_refused(example_config: LakeConfig, stage_factory: Any) -> None:
+    app = cdk.App()
+    with pytest.raises(KeyError, match="unknown repository 'docs'"):
+        BranchPipelineStack(
+            app, "A", config=example_config, repository="docs", environment="dev",
+            stage_factory=stage_factory(example_config), verify_module=VERIFY_MODULE,
+        )  # fmt: skip
+    with pytest.raises(KeyError, match="unknown environment 'qa'"):
+        BranchPipelineStack(
+            app, "B", config=example_config, repository="infra", environment="qa",
+            stage_factory=stage_factory(example_config), verify_module=VERIFY_MODULE,
+        )  # fmt: skip
