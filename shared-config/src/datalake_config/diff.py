@@ -63,7 +63,10 @@ def diff(old: LakeConfig, new: LakeConfig) -> ConfigDiff:
 
 
 def _field_changes(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
-    if isinstance(old, dict) and isinstance(new, dict):
+    # An added or removed section (a new environment) is listed field by field, not as one blob.
+    sections = (old, new)
+    if any(isinstance(side, dict) for side in sections) and all(isinstance(side, dict | None) for side in sections):
+        old, new = old or {}, new or {}
         changes: list[tuple[str, Any, Any]] = []
         for key in list(old) + [k for k in new if k not in old]:
             sub = f"{path}.{key}" if path else key
