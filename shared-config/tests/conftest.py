@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from datalake_config import DEFAULT_CONFIG_PATH, ConfigError, LakeConfig, from_mapping, load
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from datalake_config import ConfigError, load, loads
 from datalake_config.model import LOG_RETENTION_DAYS, git_ref_problem
 
