@@ -1,0 +1,1 @@
+"""`lakeops rehearse`: the whole multi-account lifecycle, offline, against an embedded emulator."""
