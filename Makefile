@@ -40,7 +40,7 @@ node_modules/.installed: package.json package-lock.json
 lint: setup
 	ruff check .
 	ruff format --check .
-	mypy shared-config/src deployment-account/src infra-repo/datalake_infra etl-jobs-repo/etl_jobs
+	mypy shared-config/src deployment-account/src infra-repo/datalake_infra etl-jobs-repo/etl_jobs etl-jobs-repo/lakejobs
 
 format: setup
 	ruff check --fix .
@@ -56,7 +56,7 @@ synth: setup
 	for app in $(APPS); do (cd $$app && cdk synth --quiet); done
 
 rehearse: setup
-	lakeops rehearse
+	lakeops rehearse --yes
 
 bench: setup
 	python bench/run.py
