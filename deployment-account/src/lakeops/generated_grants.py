@@ -27,7 +27,6 @@ SHARED_ASSET_ROLE = (
     "the role exists before those projects, so its CodeBuild, log and report grants cannot name them. "
     "It publishes to the target's bootstrap bucket through the file-publishing role it may assume."
 )
-CODEBUILD_ACTIONS = {"codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"}
 GLOBAL_CONFIG_KEY = (
     "The global-config key's id is not known to this stack (no exports): the statement names it through "
     "its alias and allows decrypt only via Secrets Manager for the one global-config secret."
@@ -40,6 +39,14 @@ DESCRIBE_STACKS = "cdk deploy in the self-mutation step reads stack status; Desc
 LIST_BUCKETS = (
     "cdk deploy in the self-mutation step locates the bootstrap asset bucket, whose name it learns at run time."
 )
+# The only actions CDK pipelines grants on `*`, and why.
+UNSCOPED_ACTIONS = {
+    "cloudformation:DescribeStacks": DESCRIBE_STACKS,
+    "s3:ListBucket": LIST_BUCKETS,
+    "codebuild:BatchGetBuilds": SHARED_ASSET_ROLE,
+    "codebuild:StartBuild": SHARED_ASSET_ROLE,
+    "codebuild:StopBuild": SHARED_ASSET_ROLE,
+}
 ASSET_BUCKETS = (
     "Asset publishing reads and writes the CDK bootstrap asset buckets (named cdk-<qualifier>-assets-...) "
     "of the target accounts; the pipelines module scopes them by that name pattern."
@@ -79,8 +86,6 @@ class GeneratedGrants:
             return SHARED_ASSET_ROLE
         if resources and all(r.endswith(":report-group/*") for r in resources):
             return SHARED_ASSET_ROLE
-        if resources == ["*"] and set(actions) <= CODEBUILD_ACTIONS:
-            return SHARED_ASSET_ROLE
         if resources and all(re.search(r":log-group:/aws/codebuild/<\w+>(:\*)?$", r) for r in resources):
             return BUILD_LOGS
         if resources and all(re.search(r":report-group/<\w+>-\*$", r) for r in resources):
@@ -94,10 +99,9 @@ class GeneratedGrants:
             return GLOBAL_CONFIG_KEY
         if actions == ["sts:AssumeRole"] and "aws-cdk:bootstrap-role" in condition_text:
             return BOOTSTRAP_ROLES
-        if resources == ["*"] and actions == ["cloudformation:DescribeStacks"]:
-            return DESCRIBE_STACKS
-        if resources == ["*"] and actions == ["s3:ListBucket"]:
-            return LIST_BUCKETS
+        if resources == ["*"] and actions and all(a in UNSCOPED_ACTIONS for a in actions):
+            # with @aws-cdk/aws-iam:minimizePolicies the generated `*` statements arrive merged
+            return " ".join(dict.fromkeys(UNSCOPED_ACTIONS[a] for a in actions))
         if resources and all(":s3:::cdk-" in r and "-assets-" in r for r in resources):
             return ASSET_BUCKETS
         return None

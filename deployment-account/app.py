@@ -1,0 +1,13 @@
+"""The deployment-account app: one stack holding what every pipeline shares."""
+
+import aws_cdk as cdk
+
+from datalake_config import DEFAULT_CONFIG_PATH, lake_names, load
+from lakeops.checks import enable_nag
+from lakeops.deployment_stack import DeploymentAccountStack
+
+app = cdk.App()
+config = load(app.node.try_get_context("config") or DEFAULT_CONFIG_PATH)
+DeploymentAccountStack(app, lake_names(config).deployment_stack_name, config=config)
+enable_nag(app)
+app.synth()

@@ -1,0 +1,177 @@
+"""The deployment-account stack synthesized once from the example config (and once with a connection source)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from datalake_config import LakeConfig, from_mapping, lake_names
+from lakeops.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lakeops.deployment_stack import DeploymentAccountStack
+
+CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
+DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def assembly(example_config: LakeConfig, module_dir: Path) -> Path:
+    app = cdk.App(outdir=str(module_dir / "deployment"))
+    DeploymentAccountStack(app, lake_names(example_config).deployment_stack_name, config=example_config)
+    enable_nag(app)
+    synth(app)  # NagFindings on any unacknowledged finding
+    return module_dir / "deployment"
+
+
+@pytest.fixture(scope="module")
+def template(example_config: LakeConfig, assembly: Path) -> Template:
+    name = lake_names(example_config).deployment_stack_name
+    return Template.from_json(json.loads((assembly / f"{name}.template.json").read_text()))
+
+
+def _only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(kind)
+    assert len(found) == 1, f"expected one {kind}, got {list(found)}"
+    return next(iter(found.items()))
+
+
+def test_secret_has_no_value_in_the_template(example_config: LakeConfig, template: Template) -> None:
+    _, secret = _only(template, "AWS::SecretsManager::Secret")
+    props = secret["Properties"]
+    assert props["Name"] == lake_names(example_config).global_config_secret
+    assert "SecretString" not in props
+    assert "GenerateSecretString" not in props
+    assert secret["DeletionPolicy"] == "Retain"
+
+
+def test_secret_is_encrypted_with_its_own_rotated_key_behind_the_named_alias(
+    example_config: LakeConfig, template: Template
+) -> None:
+    _, secret = _only(template, "AWS::SecretsManager::Secret")
+    key_id = secret["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+    key = template.to_json()["Resources"][key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    template.has_resource_properties(
+        "AWS::KMS::Alias",
+        {
+            "AliasName": lake_names(example_config).global_config_key_alias,
+            "TargetKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
+        },
+    )
+
+
+def test_topic_is_encrypted_tls_only_and_open_to_codestar_notifications_of_this_account(
+    example_config: LakeConfig, template: Template
+) -> None:
+    topic_id, topic = _only(template, "AWS::SNS::Topic")
+    lake = lake_names(example_config)
+    assert topic["Properties"]["TopicName"] == lake.pipeline_topic
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    resources = template.to_json()["Resources"]
+    assert resources[key_id]["Properties"]["EnableKeyRotation"] is True
+    template.has_resource_properties("AWS::KMS::Alias", {"AliasName": lake.pipeline_topic_key_alias})
+    _, policy = _only(template, "AWS::SNS::TopicPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {
+        "Action": "sns:Publish",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        "Effect": "Deny",
+        "Principal": "*",
+        "Resource": {"Ref": topic_id},
+        "Sid": "AllowPublishThroughSSLOnly",
+    } in statements
+    (publish,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "codestar-notifications.amazonaws.com"}
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": example_config.deployment.account}}
+    key_statements = resources[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (service,) = [
+        s for s in key_statements if s.get("Principal") == {"Service": "codestar-notifications.amazonaws.com"}
+    ]
+    assert sorted(service["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert service["Condition"]["StringEquals"]["kms:ViaService"] == "sns.eu-west-1.amazonaws.com"
+
+
+def test_every_configured_address_is_subscribed(example_config: LakeConfig, template: Template) -> None:
+    subscriptions = template.find_resources("AWS::SNS::Subscription")
+    endpoints = sorted(s["Properties"]["Endpoint"] for s in subscriptions.values())
+    assert endpoints == sorted(example_config.notifications.emails)
+    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions.values())
+
+
+def test_codecommit_repositories_named_as_configured(example_config: LakeConfig, template: Template) -> None:
+    names = sorted(
+        r["Properties"]["RepositoryName"] for r in template.find_resources("AWS::CodeCommit::Repository").values()
+    )
+    assert names == sorted(
+        [
+            example_config.repositories.infra.source.repository_name,
+            example_config.repositories.etl.source.repository_name,
+        ]
+    )
+    template.has_resource("AWS::CodeCommit::Repository", {"DeletionPolicy": "Retain"})
+
+
+def test_stack_is_termination_protected_in_the_deployment_account(example_config: LakeConfig, assembly: Path) -> None:
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    stack = manifest["artifacts"][lake_names(example_config).deployment_stack_name]
+    assert stack["properties"]["terminationProtection"] is True
+    assert stack["environment"] == "aws://111111111111/eu-west-1"
+
+
+def test_nag_acknowledgements_have_reasons_and_cfn_lint_is_clean(assembly: Path) -> None:
+    found = acknowledgements(assembly)
+    assert [a.rule for a in found] == ["AwsSolutions-SMG4"]
+    assert all(len(a.reason) >= MIN_REASON_LENGTH for a in found)
+    assert cfn_lint(assembly) == []
+
+
+def test_connection_sourced_repositories_get_no_codecommit_repository(
+    example_config: LakeConfig, module_dir: Path
+) -> None:
+    raw = example_config.model_dump(mode="json")
+    raw["repositories"]["etl"]["source"] = {
+        "provider": "codeconnections",
+        "connection_arn": CONNECTION_ARN,
+        "owner": "acme",
+        "repository_name": "lake-etl",
+    }
+    config = from_mapping(raw)
+    stack = DeploymentAccountStack(cdk.App(), "Deployment", config=config)
+    repositories = Template.from_stack(stack).find_resources("AWS::CodeCommit::Repository")
+    assert [r["Properties"]["RepositoryName"] for r in repositories.values()] == ["acme-lake-infra"]
+    assert list(stack.repositories) == ["infra"]
+
+
+def test_app_synthesizes_offline_from_the_config_given_as_context(
+    example_config: LakeConfig, module_dir: Path, tmp_path: Path
+) -> None:
+    raw = example_config.model_dump(mode="json")
+    raw["prefix"] = "other-lake"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(raw))
+    outdir = module_dir / "app"
+    env = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps({"config": str(config_file)})}
+    for offline in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(offline, None)
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=DEPLOYMENT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (outdir / "other-lake-deployment.template.json").exists()
+    assert json.loads((DEPLOYMENT_DIR / "cdk.context.json").read_text()) == {}  # nothing looked up
+
+
+def test_template_pins_logical_ids_of_stateful_resources(template: Template) -> None:
+    # renaming any of these would replace the resource: a new, empty secret or repository
+    resources = template.to_json()["Resources"]
+    assert resources["GlobalConfigSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    assert resources["GlobalConfigKeyF30CD34C"]["Type"] == "AWS::KMS::Key"
+    assert resources["InfraRepositoryB420BAE1"]["Type"] == "AWS::CodeCommit::Repository"
+    assert resources["EtlRepository8313B89C"]["Type"] == "AWS::CodeCommit::Repository"
