@@ -1,0 +1,226 @@
+"""Typed job arguments parsed from a Glue-style `sys.argv` (`--name value` pairs), with secrets redacted for logs.
+
+Glue hands a job its own arguments mixed with arguments it adds itself (`--JOB_NAME`, `--JOB_RUN_ID`,
+`--job-bookmark-option`, `--enable-metrics`, ...). Those system arguments are recognised and kept apart;
+anything else that the job did not declare is an error, so a typo such as `--ouput_current` fails the run
+before it reads a byte instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+REDACTED = "***"
+
+# Arguments Glue itself passes to every job run (special parameters plus the job's default arguments).
+GLUE_SYSTEM_ARGS = frozenset(
+    {
+        "JOB_NAME",
+        "JOB_ID",
+        "JOB_RUN_ID",
+        "SECURITY_CONFIGURATION",
+        "TempDir",
+        "RedshiftTempDir",
+        "encryption-type",
+        "extra-py-files",
+        "extra-jars",
+        "extra-files",
+        "job-language",
+        "additional-python-modules",
+        "python-modules-installer-option",
+        "user-jars-first",
+        "spark-event-logs-path",
+        "datalake-formats",
+        "conf",
+        "scriptLocation",
+        "auto-scale-within-microbatch",
+        "debug",
+        "mode",
+        "endpoint",
+    }
+)
+GLUE_SYSTEM_PREFIXES = ("enable-", "job-bookmark-", "continuous-log-", "write-shuffle-")
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class ArgumentError(ValueError):
+    """Arguments that cannot start the job; the message names each offending argument."""
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected one of {', '.join(sorted(_TRUE | _FALSE))}")
+
+
+_CONVERTERS: dict[type, Callable[[str], Any]] = {str: str, int: int, float: float, bool: _parse_bool}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One declared argument: `--<name> <value>` converted to `type`; `secret` values never reach a log line."""
+
+    name: str
+    type: type = str
+    default: Any = REQUIRED
+    secret: bool = False
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"argument name {self.name!r}: use lowercase letters, digits and underscores")
+        if self.type not in _CONVERTERS:
+            raise ValueError(f"argument {self.name}: type must be one of str, int, float, bool, got {self.type!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def convert(self, text: str) -> Any:
+        try:
+            return _CONVERTERS[self.type](text)
+        except ValueError as exc:
+            shown = REDACTED if self.secret else repr(text)
+            raise ArgumentError(f"--{self.name}: expected {self.type.__name__}, got {shown} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class JobArgs(Mapping[str, Any]):
+    """Parsed values by argument name, plus the Glue system arguments seen (e.g. `JOB_RUN_ID`)."""
+
+    parsed: Mapping[str, Any]
+    declared: Mapping[str, Arg]
+    system: Mapping[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.parsed[name]
+        except KeyError:
+            raise KeyError(f"no argument {name!r}; declared: {', '.join(sorted(self.parsed))}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.parsed)
+
+    def __len__(self) -> int:
+        return len(self.parsed)
+
+    def __repr__(self) -> str:
+        # A repr is what ends up in tracebacks and debug logs: it must never show a secret.
+        return f"JobArgs({self.redacted()!r})"
+
+    def redacted(self) -> dict[str, str]:
+        """Every value as text for logging, secrets shown as `***`."""
+        return {
+            name: REDACTED if self.declared[name].secret and value is not None else str(value)
+            for name, value in sorted(self.parsed.items())
+        }
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """The arguments a job accepts; `parse(sys.argv)` turns Glue's argument list into `JobArgs`."""
+
+    args: tuple[Arg, ...]
+
+    def __init__(self, *args: Arg) -> None:
+        names = [a.name for a in args]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"arguments declared twice: {', '.join(duplicates)}")
+        object.__setattr__(self, "args", tuple(args))
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.args]
+
+    def parse(self, argv: Sequence[str]) -> JobArgs:
+        """Parse `--name value` / `--name=value` pairs; argv[0] is skipped when it is not an option (a script path)."""
+        tokens = list(argv)
+        if tokens and not tokens[0].startswith("--"):
+            tokens = tokens[1:]
+        raw, system = self._pairs(tokens)
+        declared = {a.name: a for a in self.args}
+        problems: list[str] = []
+        unknown = sorted(set(raw) - set(declared))
+        if unknown:
+            problems.append(
+                f"unknown argument(s) {', '.join('--' + n for n in unknown)}; "
+                f"this job accepts {', '.join('--' + n for n in sorted(declared)) or 'none'}"
+            )
+        missing = sorted(a.name for a in self.args if a.required and a.name not in raw)
+        if missing:
+            problems.append(f"missing required argument(s) {', '.join('--' + n for n in missing)}")
+        values: dict[str, Any] = {}
+        for arg in self.args:
+            if arg.name in raw:
+                try:
+                    values[arg.name] = arg.convert(raw[arg.name])
+                except ArgumentError as exc:
+                    problems.append(str(exc))
+            elif not arg.required:
+                values[arg.name] = arg.default
+        if problems:
+            raise ArgumentError("; ".join(problems))
+        return JobArgs(parsed=values, declared=declared, system=system)
+
+    @staticmethod
+    def _pairs(tokens: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        own: dict[str, str] = {}
+        system: dict[str, str] = {}
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            if not token.startswith("--") or len(token) == 2:
+                raise ArgumentError(f"expected an option like --name, got {token!r} at position {index}")
+            name, has_inline, inline = token[2:].partition("=")
+            if has_inline:
+                value = inline
+                index += 1
+            elif index + 1 < len(tokens) and not tokens[index + 1].startswith("--"):
+                value = tokens[index + 1]
+                index += 2
+            else:
+                raise ArgumentError(f"--{name}: missing value")
+            if is_system_argument(name):
+                system[name] = value
+                continue
+            if name in own:
+                raise ArgumentError(f"--{name}: given twice")
+            own[name] = value
+        return own, system
+
+
+def is_system_argument(name: str) -> bool:
+    """True for arguments Glue adds to a run (its special parameters), which jobs never declare."""
+    return name in GLUE_SYSTEM_ARGS or name.startswith(GLUE_SYSTEM_PREFIXES)
+
+
+# Arguments the deployment sets on every job (etl_jobs.glue_job): each job accepts them without declaring them.
+PLATFORM_ARGS = (
+    Arg("group_name", default="", help="the job group, set by the deployment"),
+    Arg("job_short_name", default="", help="the job's name within its group, set by the deployment"),
+    Arg("quarantine_path", default="", help="where malformed records go, set when the job quarantines"),
+)
+
+
+def job_args(*args: Arg) -> ArgSpec:
+    """A job's ArgSpec: its own arguments plus the platform's; a job may redeclare one (e.g. make it required)."""
+    own = {a.name for a in args}
+    return ArgSpec(*[a for a in PLATFORM_ARGS if a.name not in own], *args)

@@ -1,0 +1,395 @@
+"""Sources and sinks: schema-checked reads that keep malformed records, quarantine, and idempotent rebuilds.
+
+Two rules hold everywhere here:
+- a record that does not match its schema is never dropped: `split_malformed` separates it with a reason
+  and `write_quarantine` stores and counts it;
+- a rebuild never purges first: `rebuild_partitions` lists the files it will replace, writes the new
+  generation beside them under new unique names, and only then deletes exactly the listed files, so a
+  failed run leaves the previous data readable and a rerun converges to the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as sf
+from pyspark.sql.types import StringType, StructField, StructType
+
+if TYPE_CHECKING:
+    from lakejobs.context import JobContext
+
+FORMATS = ("json", "csv", "parquet")
+CORRUPT_COLUMN = "_corrupt_record"
+HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Characters Spark percent-encodes in partition directory names (as its catalog utilities do).
+_PARTITION_ESCAPED = set("\"#%'*/:=?\\{[]^\x7f") | {chr(c) for c in range(1, 32)}
+_S3_DELETE_BATCH = 1000
+
+
+# --- file stores ------------------------------------------------------------------------------------
+
+
+class FileStore(Protocol):
+    """Lists and deletes the data files of a dataset; local paths and s3:// URLs behind one interface."""
+
+    def list_files(self, path: str) -> list[str]:
+        """Data files under `path` (recursively), sorted; Spark's `_`-prefixed markers and temp dirs excluded."""
+        ...
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        """Delete exactly these files; raise if any could not be deleted."""
+        ...
+
+
+def _is_data_file(relative_parts: Sequence[str]) -> bool:
+    # `_SUCCESS`, `_temporary/` (an in-flight write) and their `._SUCCESS.crc` checksums are not data: a
+    # rebuild must neither count them as the old generation nor delete another writer's staging area.
+    return bool(relative_parts) and not any(part.startswith("_") or part.startswith("._") for part in relative_parts)
+
+
+class LocalFileStore:
+    """The local file system (pathlib): what local runs and tests use."""
+
+    def list_files(self, path: str) -> list[str]:
+        root = Path(_strip_file_scheme(path))
+        if root.is_file():
+            return [str(root)]
+        if not root.is_dir():
+            return []
+        return sorted(str(p) for p in root.rglob("*") if p.is_file() and _is_data_file(p.relative_to(root).parts))
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        parents: set[Path] = set()
+        for path in paths:
+            file = Path(_strip_file_scheme(path))
+            file.unlink(missing_ok=True)
+            parents.add(file.parent)
+        # A partition emptied by the rebuild should disappear like an S3 prefix does, not linger as a folder.
+        for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+
+
+class S3FileStore:
+    """S3 through an injected boto3 client (so the Glue job's role and tests' moto both work)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def list_files(self, path: str) -> list[str]:
+        bucket, key = split_s3_url(path)
+        prefix = f"{key.rstrip('/')}/" if key else ""
+        files: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix) :]
+                if _is_data_file([p for p in relative.split("/") if p]) and not item["Key"].endswith("/"):
+                    files.append(f"s3://{bucket}/{item['Key']}")
+        return sorted(files)
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        by_bucket: dict[str, list[str]] = {}
+        for path in paths:
+            bucket, key = split_s3_url(path)
+            by_bucket.setdefault(bucket, []).append(key)
+        failures: list[str] = []
+        for bucket, keys in sorted(by_bucket.items()):
+            for start in range(0, len(keys), _S3_DELETE_BATCH):
+                batch = keys[start : start + _S3_DELETE_BATCH]
+                response = self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+                )
+                failures += [f"s3://{bucket}/{e['Key']} ({e.get('Code', 'error')})" for e in response.get("Errors", [])]
+        if failures:
+            raise OSError(f"could not delete {len(failures)} old file(s): {', '.join(failures[:5])}")
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    if not url.startswith("s3://") or len(url) <= len("s3://") or url[len("s3://")] == "/":
+        raise ValueError(f"not an s3://bucket/key URL: {url!r}")
+    bucket, _, key = url[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def file_store(path: str, *, s3_client: Any = None) -> FileStore:
+    """The store for `path`: S3 for s3:// URLs (needs a client), the local file system for plain paths."""
+    if path.startswith("s3://"):
+        if s3_client is None:
+            raise ValueError(f"{path}: an S3 path needs an S3 client (local runs read and write local paths)")
+        return S3FileStore(s3_client)
+    if "://" in path and not path.startswith("file://"):
+        raise ValueError(f"{path}: unsupported location; use a local path or an s3:// URL")
+    return LocalFileStore()
+
+
+def join_path(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def _strip_file_scheme(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+# --- sources ------------------------------------------------------------------------------------------
+
+
+def with_corrupt_column(schema: StructType) -> StructType:
+    return StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType(), True)])
+
+
+def read_dataset(spark: SparkSession, path: str, fmt: str, schema: StructType, *, store: FileStore) -> DataFrame:
+    """Read `path` with an explicit schema; json/csv in PERMISSIVE mode keep bad lines in `_corrupt_record`.
+
+    A location holding no data files yet (the first run of an incremental pipeline) reads as an empty frame
+    with the schema, rather than failing.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    text_format = fmt != "parquet"
+    full_schema = with_corrupt_column(schema) if text_format else schema
+    if not store.list_files(path):
+        return spark.createDataFrame([], full_schema)
+    if not text_format:
+        return spark.read.schema(schema).parquet(path)
+    reader = (
+        spark.read.schema(full_schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+        .option("recursiveFileLookup", "true")
+    )
+    frame = reader.option("header", "true").csv(path) if fmt == "csv" else reader.json(path)
+    # Spark refuses queries over raw json/csv that reference only the corrupt-record column unless cached.
+    return frame.cache()
+
+
+def conform_to_schema(frame: DataFrame, schema: StructType) -> DataFrame:
+    """Cast to `schema` (missing columns become null) and add an empty corrupt-record column: the shape of a read."""
+    present = set(frame.columns)
+    columns = [
+        (sf.col(f.name) if f.name in present else sf.lit(None)).cast(f.dataType).alias(f.name) for f in schema.fields
+    ]
+    return frame.select(*columns, sf.lit(None).cast(StringType()).alias(CORRUPT_COLUMN))
+
+
+def error_records_as_corrupt(errors: DataFrame, schema: StructType) -> DataFrame:
+    """Glue's error records (unparseable input) as rows with only `_corrupt_record` set, ready for quarantine."""
+    return errors.select(
+        *[sf.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields],
+        sf.to_json(sf.struct(*[sf.col(c) for c in errors.columns])).alias(CORRUPT_COLUMN),
+    )
+
+
+# --- malformed records ----------------------------------------------------------------------------
+
+
+def split_malformed(
+    frame: DataFrame, *, required: Sequence[str] = (), rules: Mapping[str, Column] | None = None
+) -> tuple[DataFrame, DataFrame]:
+    """(good, malformed): malformed rows failed to parse, lack a required field, or break a rule.
+
+    `rules` maps a reason to a condition that is true for a bad row (null counts as not bad). Malformed rows
+    come back as `reason` (the first that applies) and `record` (the raw text, or the parsed row as JSON).
+    """
+    missing_columns = sorted(set(required) - set(frame.columns))
+    if missing_columns:
+        raise ValueError(f"required column(s) not in the frame: {', '.join(missing_columns)}")
+    data_columns = [c for c in frame.columns if c != CORRUPT_COLUMN]
+    reason: Column = sf.lit(None).cast(StringType())
+    checks: list[tuple[Column, Column]] = []
+    if CORRUPT_COLUMN in frame.columns:
+        checks.append((sf.col(CORRUPT_COLUMN).isNotNull(), sf.lit("unparseable or does not match the schema")))
+    if required:
+        missing = sf.concat_ws(", ", *[sf.when(sf.col(c).isNull(), sf.lit(c)) for c in required])
+        checks.append((missing != "", sf.concat(sf.lit("missing required field(s): "), missing)))
+    for rule_reason, rule_broken in (rules or {}).items():
+        checks.append((sf.coalesce(rule_broken, sf.lit(False)), sf.lit(rule_reason)))
+    # Built inside out so the first check that applies names the reason.
+    for condition, text in reversed(checks):
+        reason = sf.when(condition, text).otherwise(reason)
+    flagged = frame.withColumn("_reason", reason)
+    good = flagged.where(sf.col("_reason").isNull()).select(*data_columns)
+    raw_text = sf.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in frame.columns else sf.lit(None).cast(StringType())
+    malformed = flagged.where(sf.col("_reason").isNotNull()).select(
+        sf.col("_reason").alias("reason"),
+        sf.coalesce(raw_text, sf.to_json(sf.struct(*[sf.col(c) for c in data_columns]))).alias("record"),
+    )
+    return good, malformed
+
+
+class DataQualityError(ValueError):
+    """A dataset too broken to publish; the malformed part is already quarantined when this is raised."""
+
+
+def enforce_malformed_limit(dataset: str, malformed: int, total: int, limit: float) -> None:
+    """Stop (after quarantining) when a feed is mostly broken: that is an upstream change, not noise."""
+    if not 0.0 <= limit <= 1.0:
+        raise ValueError(f"malformed fraction limit must be between 0 and 1, got {limit}")
+    if total and malformed / total > limit:
+        raise DataQualityError(
+            f"{dataset}: {malformed} of {total} records malformed ({malformed / total:.0%}), "
+            f"above the limit of {limit:.0%}; see the quarantine"
+        )
+
+
+# --- sinks -------------------------------------------------------------------------------------------
+
+
+def write_quarantine(context: JobContext, malformed: DataFrame, path: str, *, dataset: str) -> int:
+    """Store malformed rows under `<path>/dataset=<name>/run_id=<run>/` as JSON lines and count them."""
+    rows = malformed.count()
+    context.counts.add("quarantined", dataset, rows)
+    if rows == 0:
+        return 0
+    target = join_path(path, f"dataset={dataset}", f"run_id={context.run_id}")
+    (
+        malformed.withColumn("dataset", sf.lit(dataset))
+        .withColumn("run_id", sf.lit(context.run_id))
+        .withColumn("quarantined_at", sf.current_timestamp())
+        .write.mode("append")
+        .json(target)
+    )
+    context.logger.warning("quarantined %d malformed %s record(s) to %s", rows, dataset, target)
+    return rows
+
+
+def append_dataset(
+    context: JobContext,
+    frame: DataFrame,
+    path: str,
+    *,
+    dataset: str,
+    fmt: str = "parquet",
+    partition_by: Sequence[str] = (),
+) -> int:
+    """Add rows as new files (unique names per write) beside what is there: for append-only datasets."""
+    _check_format(fmt, path)
+    rows = frame.count()
+    writer = frame.write.mode("append").format(fmt)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
+    context.counts.add("written", dataset, rows)
+    context.logger.info("appended %d %s row(s) to %s", rows, dataset, path)
+    return rows
+
+
+def partition_dir(columns: Sequence[str], values: Sequence[Any]) -> str:
+    """The directory Spark writes a partition to, e.g. `country=DE` (values escaped as Spark does)."""
+    if len(columns) != len(values):
+        raise ValueError(f"partition {tuple(values)!r} does not match columns {tuple(columns)!r}")
+    return "/".join(f"{column}={_escape_partition_value(value)}" for column, value in zip(columns, values, strict=True))
+
+
+def _escape_partition_value(value: Any) -> str:
+    if value is None:
+        return HIVE_DEFAULT_PARTITION
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if text == "":
+        return HIVE_DEFAULT_PARTITION
+    return "".join(f"%{ord(ch):02X}" if ch in _PARTITION_ESCAPED else ch for ch in text)
+
+
+def rebuild_dataset(
+    context: JobContext,
+    frame: DataFrame,
+    path: str,
+    *,
+    dataset: str,
+    fmt: str = "parquet",
+    partition_by: Sequence[str] = (),
+) -> int:
+    """Replace everything under `path` with `frame` (partitioned by `partition_by`), idempotently."""
+    _check_partition_columns(frame, partition_by, dataset)
+    return _replace(context, frame, path, [path], dataset=dataset, fmt=fmt, partition_by=partition_by)
+
+
+def rebuild_partitions(
+    context: JobContext,
+    frame: DataFrame,
+    path: str,
+    *,
+    dataset: str,
+    partition_by: Sequence[str],
+    partitions: Iterable[Sequence[Any]] | None = None,
+    fmt: str = "parquet",
+) -> int:
+    """Replace some partitions of `path` with `frame`'s rows, idempotently; returns the rows written.
+
+    `partitions` names the partitions to replace (tuples of values in `partition_by` order); a named
+    partition with no rows in `frame` ends up empty, rows of other partitions are not written, and
+    partitions not named are untouched. By default the partitions present in `frame` are replaced.
+    """
+    if not partition_by:
+        raise ValueError(
+            f"{dataset}: rebuild_partitions needs partition columns; use rebuild_dataset for a whole dataset"
+        )
+    _check_partition_columns(frame, partition_by, dataset)
+    if partitions is None:
+        targets = [tuple(r) for r in frame.select(*partition_by).distinct().collect()]
+    else:
+        targets = sorted({tuple(p) for p in partitions}, key=repr)
+        frame = frame.where(_in_partitions(partition_by, targets))
+    locations = [join_path(path, partition_dir(partition_by, values)) for values in targets]
+    return _replace(context, frame, path, locations, dataset=dataset, fmt=fmt, partition_by=partition_by)
+
+
+def _replace(
+    context: JobContext,
+    frame: DataFrame,
+    path: str,
+    locations: Sequence[str],
+    *,
+    dataset: str,
+    fmt: str,
+    partition_by: Sequence[str],
+) -> int:
+    _check_format(fmt, path)
+    store = context.store(path)
+    # The previous generation, listed BEFORE writing: exactly these files go once the new ones are in place.
+    previous = sorted({file for location in locations for file in store.list_files(location)})
+    frame = frame.cache()
+    try:
+        rows = frame.count()
+        # Append writes files with a name unique to this write, so nothing of the previous generation is
+        # overwritten; a failure here leaves it complete and readable.
+        writer = frame.write.mode("append").format(fmt)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+    finally:
+        frame.unpersist()
+    store.delete_files(previous)
+    context.counts.add("written", dataset, rows)
+    context.logger.info(
+        "rebuilt %d location(s) of %s at %s: %d row(s) written, %d previous file(s) removed",
+        len(locations),
+        dataset,
+        path,
+        rows,
+        len(previous),
+    )
+    return rows
+
+
+def _check_partition_columns(frame: DataFrame, partition_by: Sequence[str], dataset: str) -> None:
+    unknown = sorted(set(partition_by) - set(frame.columns))
+    if unknown:
+        raise ValueError(f"{dataset}: partition column(s) not in the frame: {', '.join(unknown)}")
+
+
+def _in_partitions(columns: Sequence[str], targets: Sequence[tuple[Any, ...]]) -> Column:
+    condition: Column = sf.lit(False)
+    for values in targets:
+        match: Column = sf.lit(True)
+        for column, value in zip(columns, values, strict=True):
+            match = match & sf.col(column).eqNullSafe(sf.lit(value))
+        condition = condition | match
+    return condition
+
+
+def _check_format(fmt: str, path: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
