@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 
 # Created in every member account by AWS Organizations; operators can name another with --assume-role-name.
 DEFAULT_TARGET_ROLE = "OrganizationAccountAccessRole"
@@ -59,11 +60,16 @@ class Sessions:
         if account not in self._assumed:
             role_arn = f"arn:aws:iam::{account}:role/{self.assume_role_name}"
             creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="lakeops")["Credentials"]
+            # Share the base session's service-model loader: parsing the models again for every
+            # account costs about half a second per service.
+            shared = botocore.session.Session()
+            shared.register_component("data_loader", self.base._session.get_component("data_loader"))
             self._assumed[account] = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"],
                 region_name=region,
+                botocore_session=shared,
             )
         return self._assumed[account]
 

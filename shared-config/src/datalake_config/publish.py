@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config.aws import Sessions
 from datalake_config.loader import dumps_json, loads
-from datalake_config.model import LakeConfig
-from datalake_config.naming import lake_names, names_for
+from datalake_config.model import ACCOUNT_RE, LakeConfig
+from datalake_config.naming import EnvironmentNames, lake_names, names_for
 
 
 class PublishError(RuntimeError):
@@ -66,6 +66,7 @@ class Change:
 @dataclass
 class Plan:
     changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the plan could not cover, for the operator
     _apply: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -80,13 +81,15 @@ class Plan:
 def plan_publish(config: LakeConfig, sessions: Sessions) -> Plan:
     """Compare the config with what is published; return the changes (nothing is written yet)."""
     plan = Plan()
-    _plan_secret(config, sessions, plan)
+    previous = _plan_secret(config, sessions, plan)
     for env in config.environment_names:
         _plan_facts(config, env, sessions, plan)
+    _plan_removed_environments(previous, config, sessions, plan)
     return plan
 
 
-def _plan_secret(config: LakeConfig, sessions: Sessions, plan: Plan) -> None:
+def _plan_secret(config: LakeConfig, sessions: Sessions, plan: Plan) -> Any:
+    """Plan the secret's new value; return the previously published config as plain data ({} if none)."""
     secret = lake_names(config).global_config_secret
     account, region = config.deployment.account, config.deployment.region
     client = sessions.account_client("secretsmanager", account, region)
@@ -105,12 +108,14 @@ def _plan_secret(config: LakeConfig, sessions: Sessions, plan: Plan) -> None:
                 ) from None
         else:
             raise
+    previous = _json_or_empty(current)
     if current == desired:
-        return
-    changed = _changed_fields(_json_or_empty(current), json.loads(desired))
+        return previous
+    changed = _changed_fields(previous, json.loads(desired))
     detail = f"fields changed: {', '.join(changed)}" if current is not None else "first value"
     plan.changes.append(Change(f"secret in {account}", secret, "update" if current else "create", detail))
     plan._apply.append(lambda: client.put_secret_value(SecretId=secret, SecretString=desired))
+    return previous
 
 
 def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) -> None:
@@ -118,9 +123,7 @@ def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) ->
     client = sessions.account_client("ssm", e.account, e.region)
     desired = environment_facts(config, env)
     root = names_for(config, env).facts_root
-    current: dict[str, str] = {}
-    for page in client.get_paginator("get_parameters_by_path").paginate(Path=root, Recursive=True):
-        current.update({p["Name"]: p["Value"] for p in page["Parameters"]})
+    current = _parameters_under(client, root)
     where = f"ssm {env} ({e.account}/{e.region})"
     for name, value in desired.items():
         if current.get(name) == value:
@@ -132,6 +135,46 @@ def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) ->
     for name in sorted(set(current) - set(desired)):
         plan.changes.append(Change(where, name, "delete", "no longer in the config"))
         plan._apply.append(_delete(client, name))
+
+
+def _plan_removed_environments(previous: Any, config: LakeConfig, sessions: Sessions, plan: Plan) -> None:
+    """Delete the facts of environments the previously published config had and this one drops."""
+    envs = previous.get("environments") if isinstance(previous, dict) else None
+    prefix = previous.get("prefix") if isinstance(previous, dict) else None
+    if not isinstance(envs, dict) or not isinstance(prefix, str):
+        return
+    kept = {(e.account, e.region, names_for(config, n).facts_root) for n, e in config.environments.items()}
+    for name, env in envs.items():
+        account, region = _get(env, "account"), _get(env, "region")
+        if not (isinstance(account, str) and ACCOUNT_RE.match(account) and isinstance(region, str)):
+            continue
+        root = EnvironmentNames(prefix=prefix, env=str(name), zones=()).facts_root
+        if (account, region, root) in kept:
+            continue
+        try:
+            client = sessions.account_client("ssm", account, region)
+            stale = _parameters_under(client, root)
+        except (ClientError, BotoCoreError) as exc:
+            plan.notes.append(
+                f"could not read the facts of removed environment {name!r} ({account}/{region}) under {root}: "
+                f"{exc}; delete them there by hand"
+            )
+            continue
+        where = f"ssm {name} ({account}/{region})"
+        for parameter in sorted(stale):
+            plan.changes.append(Change(where, parameter, "delete", "environment no longer in the config"))
+            plan._apply.append(_delete(client, parameter))
+
+
+def _parameters_under(client: Any, root: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for page in client.get_paginator("get_parameters_by_path").paginate(Path=root, Recursive=True):
+        found.update({p["Name"]: p["Value"] for p in page["Parameters"]})
+    return found
+
+
+def _get(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
 
 
 def _put(client: Any, name: str, value: str) -> Callable[[], None]:
