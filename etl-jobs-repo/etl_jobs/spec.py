@@ -26,6 +26,8 @@ OVERRIDES_FILE = "overrides.yaml"
 NAME_RE = r"^[a-z][a-z0-9_]{1,39}$"
 PREFIX_RE = r"^([a-z0-9][a-z0-9_\-]*/)+$"  # S3 key prefix, ending in '/'
 ARG_RE = r"^--[a-z][a-z0-9_\-]*$"
+COLUMN_RE = r"^[a-z_][a-z0-9_]{0,127}$"
+HIVE_TYPE_RE = r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|binary|decimal\(\d+,\d+\))$"
 SCHEDULE_RE = r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
 
 WorkerType = Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"]
@@ -47,6 +49,9 @@ class Location(_Strict):
     zone: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,19}$")]
     prefix: Annotated[str, Field(pattern=PREFIX_RE)]
     format: Literal["json", "csv", "parquet"] = "parquet"
+    columns: dict[Annotated[str, Field(pattern=COLUMN_RE)], Annotated[str, Field(pattern=HIVE_TYPE_RE)]] = Field(
+        default_factory=dict, description="output schema for its Glue catalog table (column: Hive type), in order"
+    )
 
 
 class Job(_Strict):

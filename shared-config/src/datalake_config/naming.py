@@ -173,6 +173,45 @@ class EnvironmentNames:
         _check_repository(repository)
         return f"{self.prefix}-{self.env}-{repository}-verify"
 
+    # --- the ETL app's own names ---------------------------------------------------------------
+    def glue_job_name(self, group: str, job: str) -> str:
+        """A Glue job's physical name: the state machine, alarms and the integration check find jobs by it."""
+        return f"{self.prefix}-{self.env}-{group}-{job}".replace("_", "-")
+
+    def glue_job_arn_pattern(self) -> str:
+        """The resource part of every Glue job ARN of this environment (`job/<prefix>-<env>-*`)."""
+        return f"job/{self.prefix}-{self.env}-*"
+
+    def state_machine_name(self, group: str, part: int = 1) -> str:
+        """A job group's state machine; a group split over several stacks chains `-2`, `-3`, ... by name."""
+        suffix = "" if part == 1 else f"-{part}"
+        return f"{self.prefix}-{self.env}-{group}{suffix}".replace("_", "-")
+
+    @property
+    def glue_security_configuration_name(self) -> str:
+        """Glue jobs reference their security configuration by name."""
+        return f"{self.prefix}-{self.env}-etl"
+
+    def glue_connection_name(self, subnet_number: int) -> str:
+        """A Glue NETWORK connection in one private subnet (1-based, contract order); jobs reference it by name."""
+        if subnet_number < 1:
+            raise ValueError(f"subnet_number counts from 1, got {subnet_number}")
+        return f"{self.prefix}-{self.env}-etl-private-{subnet_number}"
+
+    @property
+    def etl_key_arn(self) -> str:
+        """SSM: the ETL app's own KMS key (logs, bookmarks, audit table), written by its shared stack."""
+        return self.parameter("etl/kms-key-arn")
+
+    @property
+    def audit_table_name(self) -> str:
+        """SSM: the DynamoDB table recording every job run, written by the ETL shared stack."""
+        return self.parameter("etl/audit-table-name")
+
+    @property
+    def audit_table_arn(self) -> str:
+        return self.parameter("etl/audit-table-arn")
+
     def _contract_path(self, key: str) -> str:
         return self.parameter(f"contract/{key}")
 

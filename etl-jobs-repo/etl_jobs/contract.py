@@ -1,0 +1,82 @@
+"""Values the infra app (and this app's shared stack) publish in SSM, read by CloudFormation at deploy time.
+
+Every accessor returns a token backed by an `AWS::SSM::Parameter::Value<...>` template parameter of the
+stack it is called for: no synth-time lookup, no export, and a changed value only needs a redeploy.
+CDK keeps one template parameter per parameter name and stack, so calling an accessor twice is free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from datalake_config import EnvironmentNames
+
+
+class DeployTimeContract:
+    """Reads the SSM contract in one stack: bucket names/ARNs, keys, network, topic, audit table."""
+
+    def __init__(self, stack: cdk.Stack, names: EnvironmentNames) -> None:
+        self.stack = stack
+        self.names = names
+
+    def _value(self, path: str) -> str:
+        return ssm.StringParameter.value_for_string_parameter(self.stack, path)
+
+    def _list(self, path: str) -> Sequence[str]:
+        return ssm.StringListParameter.value_for_typed_list_parameter(self.stack, path)
+
+    def bucket_name(self, zone: str) -> str:
+        return self._value(self.names.bucket_name(zone))
+
+    def bucket_arn(self, zone: str) -> str:
+        return self._value(self.names.bucket_arn(zone))
+
+    def s3_url(self, zone: str, prefix: str) -> str:
+        return f"s3://{self.bucket_name(zone)}/{prefix}"
+
+    @property
+    def data_key_arn(self) -> str:
+        return self._value(self.names.data_key_arn)
+
+    @property
+    def alarm_topic_arn(self) -> str:
+        return self._value(self.names.alarm_topic_arn)
+
+    @property
+    def private_subnet_ids(self) -> Sequence[str]:
+        return self._list(self.names.private_subnet_ids)
+
+    @property
+    def subnet_availability_zones(self) -> Sequence[str]:
+        return self._list(self.names.subnet_availability_zones)
+
+    @property
+    def glue_security_group_id(self) -> str:
+        return self._value(self.names.glue_security_group_id)
+
+    @property
+    def etl_key_arn(self) -> str:
+        return self._value(self.names.etl_key_arn)
+
+    @property
+    def audit_table_name(self) -> str:
+        return self._value(self.names.audit_table_name)
+
+    @property
+    def audit_table_arn(self) -> str:
+        return self._value(self.names.audit_table_arn)
+
+    def data_key(self, scope: Construct) -> kms.IKey:
+        return kms.Key.from_key_arn(scope, "DataKey", self.data_key_arn)
+
+    def etl_key(self, scope: Construct) -> kms.IKey:
+        return kms.Key.from_key_arn(scope, "EtlKey", self.etl_key_arn)
+
+    def alarm_topic(self, scope: Construct) -> sns.ITopic:
+        return sns.Topic.from_topic_arn(scope, "AlarmTopic", self.alarm_topic_arn)

@@ -1,0 +1,93 @@
+"""The role the deployment account's pipeline assumes to run the post-deploy integration check."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from datalake_config import LakeConfig, names_for
+from etl_jobs.contract import DeployTimeContract
+from etl_jobs.spec import Group
+from etl_jobs.wildcards import acknowledge_role_wildcards
+
+MANIFEST_FILE = "_manifest.json"
+ALL_JOBS = (
+    "The check runs every Glue job of this environment; all are named <prefix>-<env>-<group>-<job>, and listing "
+    "hundreds of job ARNs would exceed the IAM policy size limit."
+)
+MANIFESTS = "Read only the _manifest.json row-count files the jobs write beside each output prefix."
+
+
+class VerifyRole(Construct):
+    """Trusts only the deployment account; may run this environment's ETL jobs and read their output manifests."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LakeConfig,
+        env_name: str,
+        groups: list[Group],
+        contract: DeployTimeContract,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = names_for(config, env_name)
+        stack = cdk.Stack.of(self)
+        output_zones = sorted({o.zone for g in groups for j in g.jobs for o in j.outputs})
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=names.verify_role_name("etl"),
+            assumed_by=iam.AccountPrincipal(config.deployment.account),
+            description=f"{config.prefix} {env_name}: the etl pipeline's post-deploy integration check",
+            max_session_duration=cdk.Duration.hours(2),
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["glue:StartJobRun", "glue:GetJobRun"],
+                resources=[stack.format_arn(service="glue", resource=names.glue_job_arn_pattern())],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter"],
+                resources=[
+                    stack.format_arn(
+                        service="ssm", resource="parameter", resource_name=names.bucket_name(zone).lstrip("/")
+                    )
+                    for zone in config.zones
+                ],
+            )
+        )
+        if output_zones:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"], resources=[contract.bucket_arn(zone) for zone in output_zones]
+                )
+            )
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[f"{contract.bucket_arn(zone)}/*/{MANIFEST_FILE}" for zone in output_zones],
+                )
+            )
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[contract.data_key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+                )
+            )
+        unexplained = acknowledge_role_wildcards(self.role, _explain)
+        if unexplained:
+            raise RuntimeError(f"verify role: unexpected wildcard grants {unexplained}")
+
+
+def _explain(actions: list[str], resources: list[str]) -> str | None:
+    if set(actions) <= {"glue:StartJobRun", "glue:GetJobRun"}:
+        return ALL_JOBS
+    if actions == ["s3:GetObject"] and all(r.endswith(f"/*/{MANIFEST_FILE}") for r in resources):
+        return MANIFESTS
+    return None

@@ -1,0 +1,363 @@
+"""Template assertions on the ETL stage built from the fixture job groups (dev and prod, synthesized once)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import assertions
+
+from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from etl_jobs.stage import EtlStage
+from lakeops.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONFIG = load(DEFAULT_CONFIG_PATH)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("etl-assembly")))
+    stages = {
+        env: EtlStage(
+            app, env, config=CONFIG, env_name=env, jobs_dir=FIXTURES / "jobs", library_dir=FIXTURES / "lakejobs"
+        )
+        for env in ("dev", "prod")
+    }
+    for stage in stages.values():
+        enable_nag(stage)
+    enable_nag(app)
+    assembly = synth(app)  # raises NagFindings listing any unacknowledged cdk-nag finding
+    return {"app": app, "stages": stages, "assembly": assembly}
+
+
+def template(built: dict[str, Any], env: str, component: str) -> assertions.Template:
+    stage: EtlStage = built["stages"][env]
+    stacks = {s.stack_name: s for s in [stage.shared, *stage.group_stacks]}
+    return assertions.Template.from_stack(stacks[names_for(CONFIG, env).stack_name("etl", component)])
+
+
+def resources(tpl: assertions.Template, type_: str) -> dict[str, Any]:
+    found: dict[str, Any] = tpl.find_resources(type_)
+    return found
+
+
+def glue_job(tpl: assertions.Template, name: str) -> dict[str, Any]:
+    for resource in resources(tpl, "AWS::Glue::Job").values():
+        if resource["Properties"]["Name"] == name:
+            props: dict[str, Any] = resource["Properties"]
+            return props
+    raise AssertionError(f"no Glue job {name}")
+
+
+def role_statements(tpl: assertions.Template, job_logical_prefix: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for logical_id, policy in resources(tpl, "AWS::IAM::Policy").items():
+        if logical_id.startswith(job_logical_prefix):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statements, f"no policy for {job_logical_prefix}"
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_one_stack_per_group_plus_shared(built: dict[str, Any]) -> None:
+    names = names_for(CONFIG, "dev")
+    stage: EtlStage = built["stages"]["dev"]
+    assert [s.stack_name for s in stage.group_stacks] == [
+        names.stack_name("etl", "group-crm"),
+        names.stack_name("etl", "group-orders"),
+    ]
+    assert stage.shared.stack_name == names.stack_name("etl", "shared")
+    assert stage.shared.account == CONFIG.env("dev").account
+    assert {d.stack_name for d in stage.group_stacks[0].dependencies} == {stage.shared.stack_name}
+
+
+def test_glue_5_jobs_with_per_environment_workers(built: dict[str, Any]) -> None:
+    dev = glue_job(template(built, "dev", "group-orders"), "acme-lake-dev-orders-conform-orders")
+    prod = glue_job(template(built, "prod", "group-orders"), "acme-lake-prod-orders-conform-orders")
+    assert dev["GlueVersion"] == prod["GlueVersion"] == "5.0"
+    assert (dev["WorkerType"], dev["NumberOfWorkers"]) == ("G.1X", 2)
+    assert (prod["WorkerType"], prod["NumberOfWorkers"]) == ("G.2X", 10)  # overrides.yaml
+    totals = glue_job(template(built, "prod", "group-orders"), "acme-lake-prod-orders-daily-totals")
+    assert (totals["WorkerType"], totals["NumberOfWorkers"]) == ("G.2X", 2)
+
+
+def test_job_arguments_security_configuration_and_bookmarks(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    conform = glue_job(tpl, "acme-lake-dev-orders-conform-orders")
+    totals = glue_job(tpl, "acme-lake-dev-orders-daily-totals")
+    args = conform["DefaultArguments"]
+    assert conform["SecurityConfiguration"] == names_for(CONFIG, "dev").glue_security_configuration_name
+    assert args["--job-bookmark-option"] == "job-bookmark-enable"
+    assert totals["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-disable"
+    assert totals["DefaultArguments"]["--currency"] == "EUR"
+    assert args["--extra-py-files"].endswith(".zip")
+    assert args["--extra-py-files"] == totals["DefaultArguments"]["--extra-py-files"]  # one shared library
+    raw_name = {"Ref": _parameter_id(tpl, "/acme-lake/dev/contract/buckets/raw/name")}
+    assert args["--input_incoming"] == {"Fn::Join": ["", ["s3://", raw_name, "/orders/incoming/"]]}
+    assert args["--quarantine_path"]["Fn::Join"][1][2] == "/quarantine/orders/conform_orders/"
+    assert (
+        "--quarantine_path"
+        not in glue_job(template(built, "dev", "group-crm"), "acme-lake-dev-crm-load-customers")["DefaultArguments"]
+    )
+
+
+def test_vpc_job_uses_the_private_connections(built: dict[str, Any]) -> None:
+    names = names_for(CONFIG, "prod")
+    job = glue_job(template(built, "prod", "group-crm"), "acme-lake-prod-crm-load-customers")
+    expected = [names.glue_connection_name(n) for n in range(1, CONFIG.env("prod").max_azs + 1)]
+    assert job["Connections"] == {"Connections": expected}
+    shared = template(built, "prod", "shared")
+    connections = resources(shared, "AWS::Glue::Connection")
+    assert sorted(c["Properties"]["ConnectionInput"]["Name"] for c in connections.values()) == expected
+    assert "Connections" not in glue_job(template(built, "prod", "group-orders"), "acme-lake-prod-orders-daily-totals")
+
+
+def test_job_roles_are_scoped_to_their_prefixes(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    statements = role_statements(tpl, "JobconformordersRole")
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, statement
+        if "*" in as_list(statement["Resource"]):
+            assert all(a in ("cloudwatch:PutMetricData",) for a in as_list(statement["Action"])), statement
+            assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+    text = json.dumps(statements)
+    raw_arn = _parameter_id(tpl, "/acme-lake/dev/contract/buckets/raw/arn")
+    conformed_arn = _parameter_id(tpl, "/acme-lake/dev/contract/buckets/conformed/arn")
+    curated_arn = _parameter_id(tpl, "/acme-lake/dev/contract/buckets/curated/arn")
+    assert curated_arn not in text  # conform_orders never touches the curated zone
+    reads = [s for s in statements if as_list(s["Action"]) == ["s3:GetObject"] and raw_arn in json.dumps(s)]
+    assert reads and reads[0]["Resource"] == {"Fn::Join": ["", [{"Ref": raw_arn}, "/orders/incoming/*"]]}
+    writes = next(s for s in statements if "s3:PutObject" in as_list(s["Action"]))
+    assert sorted(r["Fn::Join"][1][1] for r in writes["Resource"]) == [
+        "/orders/current/*",
+        "/quarantine/orders/conform_orders/*",
+        "/staging/orders/conform_orders/*",
+    ]
+    assert all(r["Fn::Join"][1][0] == {"Ref": conformed_arn} for r in writes["Resource"])
+    raw_list = next(
+        s for s in statements if as_list(s["Action"]) == ["s3:ListBucket"] and raw_arn in json.dumps(s["Resource"])
+    )
+    assert raw_list["Condition"] == {"StringLike": {"s3:prefix": ["orders/incoming/", "orders/incoming/*"]}}
+    key = next(s for s in statements if "kms:GenerateDataKey" in as_list(s["Action"]) and "Condition" in s)
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    # the script and the library are readable object by object, with no s3:List*/GetBucket* families
+    asset_reads = [s for s in statements if "cdk-hnb659fds-assets" in json.dumps(s)]
+    assert len(asset_reads) == 2 and all(as_list(s["Action"]) == ["s3:GetObject"] for s in asset_reads)
+
+
+def test_each_job_logs_to_its_own_encrypted_log_group(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    etl_key = _parameter_id(tpl, "/acme-lake/dev/etl/kms-key-arn")
+    groups = resources(tpl, "AWS::Logs::LogGroup")
+    job_groups = {k: v for k, v in groups.items() if k.startswith("Job")}
+    assert len(job_groups) == 2
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == {"Ref": etl_key}
+        assert group["Properties"]["RetentionInDays"] == CONFIG.env("dev").lifecycle.log_retention_days
+    conform = glue_job(tpl, "acme-lake-dev-orders-conform-orders")
+    assert conform["DefaultArguments"]["--continuous-log-logGroup"]["Ref"] in job_groups
+
+
+def test_no_exports_or_imports_and_only_contract_parameters(built: dict[str, Any]) -> None:
+    names = names_for(CONFIG, "dev")
+    allowed = {p.path for p in names.contract()} | {names.etl_key_arn, names.audit_table_name, names.audit_table_arn}
+    dev_templates = [t for t in templates(built["assembly"].directory) if "assembly-dev" in str(t)]
+    assert len(dev_templates) == 3
+    for path in dev_templates:
+        text = path.read_text()
+        assert "Fn::ImportValue" not in text and '"Export"' not in text, path.name
+        body = json.loads(text)
+        ssm_defaults = {
+            p["Default"] for p in body.get("Parameters", {}).values() if p["Type"].startswith("AWS::SSM::Parameter")
+        }
+        assert ssm_defaults - {"/cdk-bootstrap/hnb659fds/version"} <= allowed, path.name
+
+
+def test_shared_stack_writes_the_etl_parameters(built: dict[str, Any]) -> None:
+    names = names_for(CONFIG, "dev")
+    shared = template(built, "dev", "shared")
+    written = {p["Properties"]["Name"] for p in resources(shared, "AWS::SSM::Parameter").values()}
+    assert written == {names.etl_key_arn, names.audit_table_name, names.audit_table_arn}
+
+
+def test_security_configuration_encrypts_everything(built: dict[str, Any]) -> None:
+    shared = template(built, "dev", "shared")
+    (config,) = resources(shared, "AWS::Glue::SecurityConfiguration").values()
+    props = config["Properties"]
+    assert props["Name"] == names_for(CONFIG, "dev").glue_security_configuration_name
+    encryption = props["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    data_key = _parameter_id(shared, "/acme-lake/dev/contract/kms/data-key-arn")
+    assert encryption["S3Encryptions"][0]["KmsKeyArn"] == {"Ref": data_key}
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    shared.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_audit_table_kms_pitr_and_retention_by_config(built: dict[str, Any]) -> None:
+    for env, policy in (("dev", "Delete"), ("prod", "Retain")):
+        shared = template(built, env, "shared")
+        tables = resources(shared, "AWS::DynamoDB::Table")
+        assert len(tables) == 1
+        (table,) = tables.values()
+        props = table["Properties"]
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["DeletionPolicy"] == policy
+        assert props.get("DeletionProtectionEnabled", False) is (env == "prod")
+    stage: EtlStage = built["stages"]["prod"]
+    assert stage.shared.termination_protection is True
+    assert built["stages"]["dev"].shared.termination_protection is False
+
+
+def test_stateful_logical_ids_are_pinned(built: dict[str, Any]) -> None:
+    shared = template(built, "prod", "shared")
+    assert list(resources(shared, "AWS::DynamoDB::Table")) == ["AuditTableB07F8EEB"]
+    assert list(resources(shared, "AWS::KMS::Key")) == ["EtlKey1D57497B"]
+
+
+def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    (machine,) = resources(tpl, "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    assert props["StateMachineName"] == names_for(CONFIG, "dev").state_machine_name("orders")
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    definition = json.loads(_join_literal(props["DefinitionString"]))
+    states = definition["States"]
+    order = _walk(definition)
+    runs = [s for s in order if s.startswith("Run ")]
+    assert runs == ["Run conform_orders", "Run daily_totals"]
+    for name in runs:
+        state = states[name]
+        assert state["Resource"].endswith(":states:::glue:startJobRun.sync")
+        assert state["Parameters"]["JobName"] == f"acme-lake-dev-orders-{name[4:].replace('_', '-')}"
+        retry = state["Retry"][0]
+        assert "Glue.ConcurrentRunsExceededException" in retry["ErrorEquals"] and retry["BackoffRate"] == 2
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        assert state["Catch"][0]["Next"] == "Record failure"
+    assert states["Record failure"]["Next"] == "Notify failure"
+    assert states["Notify failure"]["Resource"].endswith(":states:::sns:publish")
+    assert states[states["Notify failure"]["Next"]]["Type"] == "Fail"
+    puts = [s for s in states.values() if s.get("Resource", "").endswith(":states:::dynamodb:putItem")]
+    assert {p["Parameters"]["Item"]["status"]["S"] for p in puts} == {"RUNNING", "SUCCEEDED", "FAILED"}
+    group = resources(tpl, "AWS::Logs::LogGroup")
+    destination = props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    assert destination["Fn::GetAtt"][0] in group
+
+
+def test_triggers_object_created_and_schedule(built: dict[str, Any]) -> None:
+    orders = template(built, "dev", "group-orders")
+    raw_name = _parameter_id(orders, "/acme-lake/dev/contract/buckets/raw/name")
+    orders.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {
+                    "bucket": {"name": [{"Ref": raw_name}]},
+                    "object": {"key": [{"prefix": "orders/incoming/"}]},
+                },
+            },
+            "Targets": assertions.Match.array_with(
+                [assertions.Match.object_like({"Arn": {"Ref": assertions.Match.string_like_regexp("Orchestration")}})]
+            ),
+        },
+    )
+    crm = template(built, "dev", "group-crm")
+    crm.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 * * ? *)"})
+    assert not any("aws.s3" in json.dumps(r) for r in resources(crm, "AWS::Events::Rule").values())
+
+
+def test_failures_alarm_to_the_contract_topic(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    topic = {"Ref": _parameter_id(tpl, "/acme-lake/dev/contract/notifications/alarm-topic-arn")}
+    (alarm,) = resources(tpl, "AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["MetricName"] == "ExecutionsFailed"
+    assert alarm["Properties"]["AlarmActions"] == [topic]
+    glue_rules = [r for r in resources(tpl, "AWS::Events::Rule").values() if "aws.glue" in json.dumps(r["Properties"])]
+    assert len(glue_rules) == 1
+    pattern = glue_rules[0]["Properties"]["EventPattern"]
+    assert pattern["detail"]["state"] == ["FAILED", "TIMEOUT", "ERROR"]
+    assert pattern["detail"]["jobName"] == ["acme-lake-dev-orders-conform-orders", "acme-lake-dev-orders-daily-totals"]
+    assert glue_rules[0]["Properties"]["Targets"][0]["Arn"] == topic
+
+
+def test_catalog_tables_for_outputs(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"] for t in resources(tpl, "AWS::Glue::Table").values()
+    }
+    assert set(tables) == {"orders_orders", "orders_totals"}
+    orders = tables["orders_orders"]
+    assert orders["DatabaseName"] == names_for(CONFIG, "dev").glue_database_name("conformed")
+    assert [c["Name"] for c in orders["TableInput"]["StorageDescriptor"]["Columns"]] == [
+        "order_id",
+        "amount",
+        "updated_at",
+    ]
+    assert tables["orders_totals"]["DatabaseName"] == "acme_lake_dev_curated"
+
+
+def test_verify_role_trusts_only_the_deployment_account(built: dict[str, Any]) -> None:
+    shared = template(built, "dev", "shared")
+    roles = resources(shared, "AWS::IAM::Role")
+    (verify,) = [r for r in roles.values() if r["Properties"].get("RoleName") == "acme-lake-dev-etl-verify"]
+    (statement,) = verify["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert "111111111111" in json.dumps(statement["Principal"])
+    policies = [p for p in resources(shared, "AWS::IAM::Policy").values()]
+    actions = {
+        a for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])
+    }
+    assert actions == {
+        "glue:StartJobRun",
+        "glue:GetJobRun",
+        "ssm:GetParameter",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "kms:Decrypt",
+    }
+
+
+def test_acknowledgements_carry_reasons(built: dict[str, Any]) -> None:
+    found = acknowledgements(built["assembly"].directory)
+    assert found
+    assert all(len(a.reason) >= 20 for a in found)
+    assert {a.rule.split("[")[0] for a in found} <= {"AwsSolutions-IAM5", "AwsSolutions-GL1", "AwsSolutions-GL3"}
+
+
+def test_cfn_lint_clean(built: dict[str, Any]) -> None:
+    assert cfn_lint(built["assembly"].directory) == []
+
+
+def _parameter_id(tpl: assertions.Template, path: str) -> str:
+    for logical_id, parameter in tpl.to_json().get("Parameters", {}).items():
+        if parameter.get("Default") == path:
+            return str(logical_id)
+    raise AssertionError(f"no template parameter reads {path}")
+
+
+def _join_literal(value: Any) -> str:
+    """A Fn::Join definition string with every token replaced by a placeholder string."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+
+
+def _walk(definition: dict[str, Any]) -> list[str]:
+    order, current = [], definition["StartAt"]
+    while current:
+        order.append(current)
+        current = definition["States"][current].get("Next")
+    return order
