@@ -97,8 +97,9 @@ class Arg:
         try:
             return _CONVERTERS[self.type](text)
         except ValueError as exc:
-            shown = REDACTED if self.secret else repr(text)
-            raise ArgumentError(f"--{self.name}: expected {self.type.__name__}, got {shown} ({exc})") from None
+            # The converter's own message quotes the value, so a secret gets none of it.
+            detail = REDACTED if self.secret else f"{text!r} ({exc})"
+            raise ArgumentError(f"--{self.name}: expected {self.type.__name__}, got {detail}") from None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,259 @@
+"""Sources and sinks: malformed records kept and counted, file stores, and the write-then-delete rebuild."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pyspark.sql import functions as sf
+from pyspark.sql.types import DateType, IntegerType, StringType, StructField, StructType
+
+from lakejobs.context import JobContext
+from lakejobs.io import (
+    CORRUPT_COLUMN,
+    DataQualityError,
+    LocalFileStore,
+    S3FileStore,
+    conform_to_schema,
+    enforce_malformed_limit,
+    error_records_as_corrupt,
+    file_store,
+    partition_dir,
+    read_dataset,
+    rebuild_dataset,
+    rebuild_partitions,
+    split_malformed,
+    write_quarantine,
+)
+
+PEOPLE = StructType(
+    [StructField("id", StringType()), StructField("age", IntegerType()), StructField("born", DateType())]
+)
+SameRows = Callable[[Any, Any], None]
+
+
+def context_for(spark: Any, run_id: str = "run-1") -> JobContext:
+    return JobContext.local("tests/io", run_id=run_id, spark=spark, logger=logging.getLogger("tests.io"))
+
+
+def test_json_read_keeps_malformed_lines_and_split_names_the_reason(spark: Any, tmp_path: Path) -> None:
+    source = tmp_path / "people"
+    source.mkdir()
+    (source / "part.json").write_text(
+        '{"id": "a", "age": 30, "born": "1990-01-01"}\n'
+        '{"id": "b", "age": "thirty"}\n'
+        "not json\n"
+        '{"age": 40}\n'
+        '{"id": "c", "age": -1}\n'
+    )
+    frame = read_dataset(spark, str(source), "json", PEOPLE, store=LocalFileStore())
+    assert frame.count() == 5
+    good, malformed = split_malformed(frame, required=("id",), rules={"age must not be negative": sf.col("age") < 0})
+    assert [r.id for r in good.collect()] == ["a"]
+    assert good.columns == ["id", "age", "born"]
+    reasons = sorted((r.reason, r.record) for r in malformed.collect())
+    assert reasons == sorted(
+        [
+            ("unparseable or does not match the schema", '{"id": "b", "age": "thirty"}'),
+            ("unparseable or does not match the schema", "not json"),
+            ("missing required field(s): id", '{"age":40}'),
+            ("age must not be negative", '{"id":"c","age":-1}'),
+        ]
+    )
+
+
+def test_missing_location_reads_as_empty_frame_with_the_schema(spark: Any, tmp_path: Path) -> None:
+    for fmt in ("json", "parquet"):
+        frame = read_dataset(spark, str(tmp_path / "nothing-yet"), fmt, PEOPLE, store=LocalFileStore())
+        assert frame.count() == 0
+        assert frame.columns[:3] == ["id", "age", "born"]
+    with pytest.raises(ValueError, match="format must be one of"):
+        read_dataset(spark, str(tmp_path), "xml", PEOPLE, store=LocalFileStore())
+
+
+def test_split_malformed_refuses_unknown_required_columns(spark: Any) -> None:
+    frame = spark.createDataFrame([("a", 1, None)], PEOPLE)
+    with pytest.raises(ValueError, match=r"required column.* not in the frame: name"):
+        split_malformed(frame, required=("name",))
+
+
+def test_quarantine_stores_every_malformed_row_with_reason_and_count(spark: Any, tmp_path: Path) -> None:
+    context = context_for(spark, run_id="run-q")
+    malformed = spark.createDataFrame(
+        [("bad date", "{...}"), ("missing id", '{"age":1}')], "reason string, record string"
+    )
+    assert write_quarantine(context, malformed, str(tmp_path / "q"), dataset="people") == 2
+    stored = spark.read.json(str(tmp_path / "q" / "dataset=people" / "run_id=run-q"))
+    assert sorted(r.reason for r in stored.collect()) == ["bad date", "missing id"]
+    assert {r.dataset for r in stored.collect()} == {"people"}
+    assert context.counts.quarantined == {"people": 2}
+    empty = spark.createDataFrame([], "reason string, record string")
+    assert write_quarantine(context, empty, str(tmp_path / "q2"), dataset="others") == 0
+    assert not (tmp_path / "q2").exists()
+    assert context.counts.quarantined == {"people": 2, "others": 0}
+
+
+def test_malformed_limit() -> None:
+    enforce_malformed_limit("events", 5, 10, 0.5)
+    enforce_malformed_limit("events", 0, 0, 0.0)
+    with pytest.raises(DataQualityError, match="events: 6 of 10 records malformed"):
+        enforce_malformed_limit("events", 6, 10, 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        enforce_malformed_limit("events", 0, 1, 1.5)
+
+
+def test_glue_shapes_conform_to_a_read(spark: Any) -> None:
+    loose = spark.createDataFrame([("a", "41", "extra")], "id string, age string, other string")
+    conformed = conform_to_schema(loose, PEOPLE)
+    assert conformed.columns == ["id", "age", "born", CORRUPT_COLUMN]
+    assert conformed.collect()[0].age == 41
+    errors = spark.createDataFrame([("bad line", "parse error")], "input string, error string")
+    as_corrupt = error_records_as_corrupt(errors, PEOPLE)
+    good, malformed = split_malformed(conformed.unionByName(as_corrupt), required=("id",))
+    assert good.count() == 1
+    assert "bad line" in malformed.collect()[0].record
+
+
+def test_partition_dirs_are_escaped_like_spark() -> None:
+    assert partition_dir(["country"], ["DE"]) == "country=DE"
+    assert partition_dir(["a", "b"], ["x/y", None]) == "a=x%2Fy/b=__HIVE_DEFAULT_PARTITION__"
+    assert partition_dir(["flag"], [True]) == "flag=true"
+    with pytest.raises(ValueError, match="does not match columns"):
+        partition_dir(["a"], [1, 2])
+
+
+def test_local_store_lists_data_files_only(tmp_path: Path) -> None:
+    for name in ("a/part-1.parquet", "a/.part-1.parquet.crc", "_SUCCESS", "._SUCCESS.crc", "_temporary/0/x"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    store = LocalFileStore()
+    assert store.list_files(str(tmp_path)) == sorted(
+        [str(tmp_path / "a/.part-1.parquet.crc"), str(tmp_path / "a/part-1.parquet")]
+    )
+    store.delete_files(store.list_files(str(tmp_path / "a")))
+    assert not (tmp_path / "a").exists()
+    assert (tmp_path / "_SUCCESS").exists()
+
+
+@mock_aws
+def test_s3_store_lists_and_deletes_through_the_injected_client() -> None:
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    keys = ["cur/country=DE/part-1.parquet", "cur/country=FR/part-2.parquet", "cur/_SUCCESS", "current-old/x"]
+    for key in keys:
+        client.put_object(Bucket="lake", Key=key, Body=b"x")
+    store = file_store("s3://lake/cur/", s3_client=client)
+    assert isinstance(store, S3FileStore)
+    assert store.list_files("s3://lake/cur") == [
+        "s3://lake/cur/country=DE/part-1.parquet",
+        "s3://lake/cur/country=FR/part-2.parquet",
+    ]
+    store.delete_files(["s3://lake/cur/country=DE/part-1.parquet"])
+    remaining = sorted(o["Key"] for o in client.list_objects_v2(Bucket="lake")["Contents"])
+    assert remaining == ["cur/_SUCCESS", "cur/country=FR/part-2.parquet", "current-old/x"]
+
+
+def test_file_store_choice_and_refusals() -> None:
+    assert isinstance(file_store("/tmp/x"), LocalFileStore)
+    with pytest.raises(ValueError, match="needs an S3 client"):
+        file_store("s3://lake/x")
+    with pytest.raises(ValueError, match="unsupported location"):
+        file_store("hdfs://nn/x")
+
+
+# --- the idempotent partition rebuild -----------------------------------------------------------
+
+CURRENT = "id string, name string, country string"
+
+
+def data_files(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*.parquet")}
+
+
+@pytest.fixture
+def table(spark: Any, tmp_path: Path) -> Path:
+    """A table with DE and FR partitions, written by a first rebuild."""
+    path = tmp_path / "current"
+    first = spark.createDataFrame([("1", "a", "DE"), ("2", "b", "DE"), ("3", "c", "FR")], CURRENT)
+    rebuild_partitions(context_for(spark, "run-0"), first, str(path), dataset="current", partition_by=["country"])
+    return path
+
+
+def test_rebuild_replaces_named_partitions_and_leaves_others(spark: Any, table: Path, same_rows: SameRows) -> None:
+    fr_before = data_files(table / "country=FR")
+    de_before = data_files(table / "country=DE")
+    update = spark.createDataFrame([("1", "a2", "DE"), ("9", "z", "FR")], CURRENT)
+    context = context_for(spark, "run-1")
+    written = rebuild_partitions(
+        context, update, str(table), dataset="current", partition_by=["country"], partitions=[("DE",)]
+    )
+    assert written == 1  # the FR row is outside the named partitions, so it is not written
+    assert data_files(table / "country=FR") == fr_before
+    assert not data_files(table / "country=DE") & de_before
+    same_rows(spark.read.parquet(str(table)), spark.createDataFrame([("1", "a2", "DE"), ("3", "c", "FR")], CURRENT))
+    assert context.counts.written == {"current": 1}
+
+
+def test_rebuild_is_idempotent_and_empties_partitions_without_rows(
+    spark: Any, table: Path, same_rows: SameRows
+) -> None:
+    update = spark.createDataFrame([("3", "c2", "FR")], CURRENT)
+    for run in ("run-1", "run-2"):
+        rebuild_partitions(
+            context_for(spark, run),
+            update,
+            str(table),
+            dataset="current",
+            partition_by=["country"],
+            partitions=[("DE",), ("FR",)],
+        )
+        same_rows(spark.read.parquet(str(table)), spark.createDataFrame([("3", "c2", "FR")], CURRENT))
+    assert not (table / "country=DE").exists()
+    assert len(data_files(table)) == len(data_files(table / "country=FR"))
+
+
+def test_failure_mid_write_leaves_the_previous_data(spark: Any, table: Path, same_rows: SameRows) -> None:
+    before = data_files(table)
+    previous = spark.createDataFrame([("1", "a", "DE"), ("2", "b", "DE"), ("3", "c", "FR")], CURRENT)
+
+    @sf.udf("string")
+    def explode_on_second(name: str) -> str:
+        if name == "boom":
+            raise RuntimeError("the writer died")
+        return name
+
+    failing = spark.createDataFrame([("1", "ok", "DE"), ("2", "boom", "DE")], CURRENT).withColumn(
+        "name", explode_on_second("name")
+    )
+    with pytest.raises(Exception, match="the writer died"):
+        rebuild_partitions(
+            context_for(spark, "run-x"), failing, str(table), dataset="current", partition_by=["country"]
+        )
+    assert data_files(table) == before
+    same_rows(spark.read.parquet(str(table)), previous)
+
+
+def test_rebuild_dataset_replaces_everything_under_the_path(spark: Any, tmp_path: Path, same_rows: SameRows) -> None:
+    path = tmp_path / "history"
+    context = context_for(spark)
+    rebuild_dataset(
+        context,
+        spark.createDataFrame([("1", "a", "DE"), ("2", "b", "FR")], CURRENT),
+        str(path),
+        dataset="h",
+        partition_by=["country"],
+    )
+    rebuild_dataset(
+        context, spark.createDataFrame([("5", "e", "IT")], CURRENT), str(path), dataset="h", partition_by=["country"]
+    )
+    same_rows(spark.read.parquet(str(path)), spark.createDataFrame([("5", "e", "IT")], CURRENT))
+    assert sorted(p.name for p in path.iterdir() if p.is_dir()) == ["country=IT"]
+    with pytest.raises(ValueError, match=r"partition column.* not in the frame: region"):
+        rebuild_dataset(context, spark.createDataFrame([], CURRENT), str(path), dataset="h", partition_by=["region"])
+    with pytest.raises(ValueError, match="needs partition columns"):
+        rebuild_partitions(context, spark.createDataFrame([], CURRENT), str(path), dataset="h", partition_by=[])
