@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from datalake_config import DEFAULT_CONFIG_PATH, dumps_json, lake_names, load
+from datalake_config.aws import AccountMismatch
 from datalake_config.diff import diff
 from datalake_config.naming import names_for
 from datalake_config.publish import PublishError, plan_publish, pull
 from datalake_config.schema import json_schema_text
-
 from lakeops.commands.common import add_aws_options, add_config_option, confirm, load_config, sessions_from
 from lakeops.errors import LakeopsError
 
@@ -82,7 +87,10 @@ def _show(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     text = json_schema_text()
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise LakeopsError(f"config schema: cannot write {args.out}: {exc.strerror}") from None
         print(f"wrote {args.out}")
     else:
         print(text, end="")
@@ -97,11 +105,11 @@ def _diff(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     config = load_config(args)  # an invalid config stops here, before any AWS call
     sessions = sessions_from(args, config)
-    sessions.require_account(config.deployment.account, "config publish")
-    try:
+    with _aws_step("config publish"):
+        sessions.require_account(config.deployment.account, "config publish")
         plan = plan_publish(config, sessions)
-    except PublishError as exc:
-        raise LakeopsError(str(exc)) from None
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
     if plan.empty:
         print("config publish: no changes; the published config is up to date")
         return 0
@@ -114,16 +122,31 @@ def _publish(args: argparse.Namespace) -> int:
     if not confirm("apply these changes?", assume_yes=args.yes):
         print("nothing written")
         return 1
-    plan.apply()
+    with _aws_step("config publish (applying)"):
+        plan.apply()
     print(f"config publish: applied {len(plan.changes)} change(s)")
     return 0
 
 
 def _pull(args: argparse.Namespace) -> int:
     sessions = sessions_from(args)
-    try:
+    with _aws_step("config pull"):
         config = pull(args.secret, sessions, args.out, region=args.region)
-    except PublishError as exc:
-        raise LakeopsError(str(exc)) from None
     print(f"config pull: wrote {args.out} (prefix {config.prefix}, {len(config.environments)} environments)")
     return 0
+
+
+@contextmanager
+def _aws_step(step: str) -> Iterator[None]:
+    """Turn refusals and AWS failures into one-line errors naming the step (exit 1), not tracebacks."""
+    try:
+        yield
+    except (PublishError, AccountMismatch) as exc:
+        raise LakeopsError(str(exc)) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise LakeopsError(
+            f"{step}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+        ) from None
+    except BotoCoreError as exc:
+        raise LakeopsError(f"{step}: {exc}") from None
