@@ -1,0 +1,1 @@
+"""The stateful data stack: the data key, the zone buckets, the access-log bucket and the alarm topic."""

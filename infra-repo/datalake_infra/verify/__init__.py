@@ -1,0 +1,1 @@
+"""What the pipeline's post-deploy check is allowed to read in the target account."""
