@@ -16,6 +16,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from datalake_config import ConfigError, LakeConfig, dumps_json, from_mapping, lake_names, load, names_for
@@ -263,3 +264,33 @@ def test_target_sessions_assume_the_named_role(aws: None) -> None:
     assert identity["Account"] == "333333333333"
     assert ":assumed-role/LakeopsPublisher/lakeops" in identity["Arn"]
     assert sessions.for_account(DEPLOYMENT, REGION) is sessions.base
+
+
+def test_an_unreachable_removed_environment_becomes_a_note(
+    deployment_stack: None, example: LakeConfig, variant: Variant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = variant()
+    envs = raw["environments"]
+    staging = {"account": "555555555555", "region": REGION, "branch": "staging", "vpc_cidr": "10.40.0.0/16"}
+    raw["environments"] = {"dev": envs["dev"], "test": envs["test"], "staging": staging, "prod": envs["prod"]}
+    publish(from_mapping(raw))
+
+    original = Sessions.for_account
+
+    def closed_account(self: Sessions, account: str, region: str) -> Any:
+        if account == "555555555555":  # e.g. the account was closed and the role is gone
+            error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to assume the role"}}
+            raise ClientError(error, "AssumeRole")
+        return original(self, account, region)
+
+    monkeypatch.setattr(Sessions, "for_account", closed_account)
+    plan = plan_publish(example, Sessions(region=REGION))
+    # the rest of the plan stands: the secret and each remaining environment's digest
+    changed = [(c.action, c.name.rsplit("/", 1)[-1]) for c in plan.changes]
+    assert changed == [("update", "global-config"), *[("update", "config-digest")] * 3]
+    assert len(plan.notes) == 1
+    assert plan.notes[0].startswith(
+        "could not read the facts of removed environment 'staging' (555555555555/eu-west-1) under "
+        "/acme-lake/staging/facts: An error occurred (AccessDenied)"
+    )
+    assert plan.notes[0].endswith("; delete them there by hand")
