@@ -244,6 +244,13 @@ class LakeNames:
         """The managed policy each target account's CloudFormation execution role gets at bootstrap."""
         return f"{self.prefix}-cfn-execution"
 
+    def cloudformation_execution_policy_part(self, index: int) -> str:
+        """Part `index` (from 1) of that policy when it exceeds the size of one managed policy."""
+        if index < 1:
+            raise ValueError(f"policy parts are numbered from 1, got {index}")
+        base = self.cloudformation_execution_policy
+        return base if index == 1 else f"{base}-{index}"
+
     @property
     def global_config_key_alias(self) -> str:
         """The KMS key encrypting the global-config secret; the synth role may decrypt through it only."""

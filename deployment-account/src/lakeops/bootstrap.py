@@ -1,0 +1,536 @@
+"""One-time bootstrap of the deployment account and every target account, as an ordered, resumable plan.
+
+Each step names the account, region and AWS profile it needs. `apply` checks, before every step, that
+the profile's credentials belong to that account (STS), skips what is already done (bootstrap stack at
+the expected version and trust, stack in a COMPLETE state, nothing to publish) and stops at the first
+failure. After the pipelines exist they mutate themselves; re-running bootstrap is only for new accounts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import botocore.loaders
+import botocore.session
+from botocore.exceptions import ClientError
+
+from datalake_config import LakeConfig, lake_names, names_for
+from datalake_config.aws import Sessions
+from datalake_config.publish import PublishError, plan_publish
+from lakeops.errors import LakeopsError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+# The bootstrap template version the pinned CLI deploys (a test compares it with the CLI's template).
+REQUIRED_BOOTSTRAP_VERSION = 33
+BOOTSTRAP_STACK = "CDKToolkit"
+COMPLETE_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+# IAM counts a managed policy's characters without white space.
+MANAGED_POLICY_MAX_CHARS = 6144
+MAX_POLICY_VERSIONS = 5
+TAIL_LINES = 20
+APPS = {"deployment": "deployment-account", "infra": "infra-repo", "etl": "etl-jobs-repo"}
+
+
+class BootstrapError(LakeopsError):
+    """A bootstrap step could not run or failed; the message names the step."""
+
+
+class StepKind(StrEnum):
+    CDK_BOOTSTRAP = "cdk-bootstrap"
+    EXECUTION_POLICY = "execution-policy"
+    DEPLOY_STACK = "deploy-stack"
+    PUBLISH_CONFIG = "publish-config"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line; `argv[0]` is `cdk` (the pinned CLI) or `lakeops`, resolved by the runner."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def display(self, root: Path) -> str:
+        """Copy-pasteable from `root`: `cd <app> && npx cdk ...`, paths relative to the command's directory."""
+        argv = ["npx", "cdk", *self.argv[1:]] if self.argv[0] == "cdk" else list(self.argv)
+        shown = " ".join(shlex.quote(_relative(arg, root, self.cwd)) for arg in argv)
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
+        line = f"{env} {shown}" if env else shown
+        if self.cwd.resolve() != root.resolve():
+            line = f"cd {shlex.quote(_relative(str(self.cwd), root, root))} && {line}"
+        return line
+
+
+@dataclass(frozen=True)
+class PolicyPart:
+    name: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ordered bootstrap step and what it needs."""
+
+    kind: StepKind
+    name: str
+    account: str
+    region: str
+    profile: str
+    command: Command | None = None
+    stack_name: str | None = None
+    trusted_account: str | None = None  # a target's bootstrap must trust the deployment account
+    execution_policies: tuple[str, ...] = ()
+    policy_parts: tuple[PolicyPart, ...] = ()
+    role: str = "deployment"  # the --profile role: `deployment` or an environment name
+
+    def describe(self, root: Path) -> list[str]:
+        lines = [self.name, f"   account {self.account}  region {self.region}  profile {self.profile}"]
+        if self.command is not None:
+            lines.append(f"   $ {self.command.display(root)}")
+        for part in self.policy_parts:
+            lines.append(
+                f"   boto3: create or update IAM managed policy {part.name} "
+                f"({len(part.document['Statement'])} statements, lakeops/policies/cfn-execution.json)"
+            )
+        return lines
+
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    config_path: Path
+    profiles: Mapping[str, str] = field(default_factory=dict)
+    admin: bool = False
+    endpoint_url: str | None = None
+    project_root: Path = PROJECT_ROOT
+    app_dirs: Mapping[str, Path] = field(default_factory=dict)
+
+    def app_dir(self, app: str) -> Path:
+        return Path(self.app_dirs.get(app) or self.project_root / APPS[app]).resolve()
+
+
+def default_profiles(config: LakeConfig) -> dict[str, str]:
+    lake = lake_names(config)
+    return {"deployment": lake.deployment_profile} | {e: lake.environment_profile(e) for e in config.environment_names}
+
+
+def parse_profiles(config: LakeConfig, pairs: Sequence[str]) -> dict[str, str]:
+    """`deployment=ops`, `dev=lake-dev`, ... over the defaults; unknown roles are refused by name."""
+    profiles = default_profiles(config)
+    for pair in pairs:
+        role, sep, profile = pair.partition("=")
+        if not sep or not role or not profile:
+            raise BootstrapError(f"--profile {pair!r}: expected ROLE=PROFILE, e.g. deployment=my-ops-profile")
+        if role not in profiles:
+            raise BootstrapError(f"--profile {pair!r}: unknown role {role!r}; known: {', '.join(profiles)}")
+        profiles[role] = profile
+    return profiles
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def execution_policy_parts(config: LakeConfig, account: str, region: str) -> tuple[PolicyPart, ...]:
+    """The shipped least-privilege policy, filled for one target, split to fit IAM's managed-policy size."""
+    text = resources.files("lakeops").joinpath("policies/cfn-execution.json").read_text(encoding="utf-8")
+    for placeholder, value in {
+        "{prefix}": config.prefix,
+        "{account}": account,
+        "{region}": region,
+        "{partition}": partition_of(region),
+    }.items():
+        text = text.replace(placeholder, value)
+    leftover = re.findall(r"\{[a-z]+\}", text)
+    if leftover:
+        raise BootstrapError(f"policies/cfn-execution.json: unknown placeholders {sorted(set(leftover))}")
+    document = json.loads(text)
+    parts: list[list[dict[str, Any]]] = [[]]
+    for statement in document["Statement"]:
+        if _size({"Version": document["Version"], "Statement": [*parts[-1], statement]}) > MANAGED_POLICY_MAX_CHARS:
+            if not parts[-1]:
+                raise BootstrapError(f"policy statement {statement.get('Sid')} alone exceeds a managed policy")
+            parts.append([])
+        parts[-1].append(statement)
+    lake = lake_names(config)
+    return tuple(
+        PolicyPart(lake.cloudformation_execution_policy_part(i), {"Version": document["Version"], "Statement": s})
+        for i, s in enumerate(parts, start=1)
+    )
+
+
+def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
+    """Every step in order: bootstrap accounts, deploy the deployment stack, publish, deploy the pipelines."""
+    profiles = {**default_profiles(config), **options.profiles}
+    deployment = config.deployment
+    lake = lake_names(config)
+    root = options.project_root
+    config_path = str(Path(options.config_path).resolve())
+    env = {"AWS_ENDPOINT_URL": options.endpoint_url} if options.endpoint_url else {}
+    dep_profile = profiles["deployment"]
+
+    def cdk(*args: str, cwd: Path = root) -> Command:
+        return Command(("cdk", *args), cwd, env)
+
+    steps = [
+        Step(
+            StepKind.CDK_BOOTSTRAP,
+            "bootstrap the deployment account",
+            deployment.account,
+            deployment.region,
+            dep_profile,
+            cdk("bootstrap", f"aws://{deployment.account}/{deployment.region}", "--profile", dep_profile),
+            stack_name=BOOTSTRAP_STACK,
+        )
+    ]
+    for env_name in config.environment_names:
+        target = config.env(env_name)
+        profile = profiles[env_name]
+        partition = partition_of(target.region)
+        if options.admin:
+            parts: tuple[PolicyPart, ...] = ()
+            policy_arns: tuple[str, ...] = (f"arn:{partition}:iam::aws:policy/AdministratorAccess",)
+        else:
+            parts = execution_policy_parts(config, target.account, target.region)
+            policy_arns = tuple(f"arn:{partition}:iam::{target.account}:policy/{p.name}" for p in parts)
+            steps.append(
+                Step(
+                    StepKind.EXECUTION_POLICY,
+                    f"create or update the CloudFormation execution policy in {env_name}",
+                    target.account,
+                    target.region,
+                    profile,
+                    policy_parts=parts,
+                    role=env_name,
+                )
+            )
+        steps.append(
+            Step(
+                StepKind.CDK_BOOTSTRAP,
+                f"bootstrap {env_name}, trusting the deployment account",
+                target.account,
+                target.region,
+                profile,
+                cdk(
+                    "bootstrap",
+                    f"aws://{target.account}/{target.region}",
+                    "--profile",
+                    profile,
+                    "--trust",
+                    deployment.account,
+                    "--trust-for-lookup",
+                    deployment.account,
+                    "--cloudformation-execution-policies",
+                    ",".join(policy_arns),
+                ),
+                stack_name=BOOTSTRAP_STACK,
+                trusted_account=deployment.account,
+                execution_policies=policy_arns,
+                role=env_name,
+            )
+        )
+
+    def deploy(stack: str, app: str, what: str) -> Step:
+        command = cdk(
+            "deploy",
+            stack,
+            "--require-approval",
+            "never",
+            "--profile",
+            dep_profile,
+            "-c",
+            f"config={config_path}",
+            cwd=options.app_dir(app),
+        )
+        return Step(
+            StepKind.DEPLOY_STACK, what, deployment.account, deployment.region, dep_profile, command, stack_name=stack
+        )
+
+    steps.append(deploy(lake.deployment_stack_name, "deployment", "deploy the deployment-account stack"))
+    publish = ["lakeops", "config", "publish", "--yes", "--config", config_path, "--profile", dep_profile]
+    if options.endpoint_url:
+        publish += ["--endpoint-url", options.endpoint_url]
+    steps.append(
+        Step(
+            StepKind.PUBLISH_CONFIG,
+            "publish the shared config (global-config secret, environment facts)",
+            deployment.account,
+            deployment.region,
+            dep_profile,
+            Command(tuple(publish), root),
+        )
+    )
+    for repository, app in (("infra", "infra"), ("etl", "etl")):
+        for env_name in config.environment_names:
+            stack = names_for(config, env_name).pipeline_stack_name(repository)
+            steps.append(deploy(stack, app, f"deploy the {repository} pipeline for the {env_name} branch"))
+    return steps
+
+
+def render_plan(config: LakeConfig, steps: Sequence[Step], root: Path) -> str:
+    lines = [
+        f"lakeops bootstrap: {len(steps)} steps for {config.prefix} "
+        f"(deployment account {config.deployment.account}, {config.deployment.region})"
+    ]
+    width = len(str(len(steps)))
+    for number, step in enumerate(steps, start=1):
+        first, *rest = step.describe(root)
+        lines.append(f"{number:>{width}}. {first}")
+        lines.extend(" " * (width - 1) + line for line in rest)
+    return "\n".join(lines)
+
+
+# --- running ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    tail: tuple[str, ...] = ()
+
+
+Runner = Callable[[Command], RunResult]
+SessionFactory = Callable[[str, str], Any]
+
+
+class SubprocessRunner:
+    """Runs a command with the pinned CDK CLI (or this lakeops), streaming its output, keeping the last lines."""
+
+    def __init__(self, project_root: Path = PROJECT_ROOT, *, echo: Callable[[str], None] = print) -> None:
+        self.project_root = project_root
+        self.echo = echo
+
+    def resolve(self, argv: Sequence[str]) -> list[str]:
+        program, *args = argv
+        if program == "cdk":
+            cli = self.project_root / "node_modules" / ".bin" / "cdk"
+            if not cli.exists():
+                raise BootstrapError(f"the pinned CDK CLI is not installed at {cli}: run `make setup` (npm ci)")
+            return [str(cli), *args]
+        if program == "lakeops":
+            return [sys.executable, "-m", "lakeops.cli", *args]
+        return list(argv)
+
+    def __call__(self, command: Command) -> RunResult:
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true", **command.env}
+        with subprocess.Popen(
+            self.resolve(command.argv),
+            cwd=command.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                self.echo(f"      {line.rstrip()}")
+                tail.append(line.rstrip())
+        return RunResult(process.returncode, tuple(tail))
+
+
+@functools.cache
+def _shared_loader() -> Any:
+    return botocore.loaders.create_loader()
+
+
+def profile_session(profile: str, region: str) -> Any:
+    """A session for one AWS profile; sessions share one model loader (loading models costs ~0.5 s a service)."""
+    core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", _shared_loader())
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+@dataclass
+class Bootstrapper:
+    """Applies a plan step by step: identity check, skip when done, run, stop at the first failure."""
+
+    config: LakeConfig
+    options: BootstrapOptions
+    runner: Runner
+    session_factory: SessionFactory = profile_session
+    echo: Callable[[str], None] = print
+    _sessions: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
+    _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict, init=False, repr=False)
+
+    def apply(self, steps: Sequence[Step]) -> list[str]:
+        """Run every step not yet done; returns one outcome line per step (`done`, `skipped: ...`)."""
+        outcomes = []
+        for number, step in enumerate(steps, start=1):
+            label = f"step {number}/{len(steps)} ({step.name})"
+            key = (step.profile, step.region)
+            if key not in self._sessions:
+                self._sessions[key] = self.session_factory(step.profile, step.region)
+            session = self._sessions[key]
+            self._require_account(session, step, label)
+            reason = self._already_done(session, step)
+            if reason:
+                self.echo(f"{label}: skipped, {reason}")
+                outcomes.append(f"skipped: {reason}")
+                continue
+            self.echo(f"{label}: running")
+            if step.kind is StepKind.EXECUTION_POLICY:
+                for change in ensure_policies(self._client(session, "iam", step), step.policy_parts):
+                    self.echo(f"   {change}")
+            else:
+                assert step.command is not None
+                result = self.runner(step.command)
+                if result.returncode != 0:
+                    last = "\n".join(f"   | {line}" for line in result.tail) or "   | (no output)"
+                    raise BootstrapError(
+                        f"{label} failed with exit code {result.returncode}; stopped here, later steps not run.\n"
+                        f"   $ {step.command.display(self.options.project_root)}\n{last}"
+                    )
+            outcomes.append("done")
+        return outcomes
+
+    def _client(self, session: Any, service: str, step: Step) -> Any:
+        key = (step.profile, step.region, service)
+        if key not in self._clients:  # creating a boto3 client costs a model load; reuse them across steps
+            self._clients[key] = session.client(
+                service, region_name=step.region, endpoint_url=self.options.endpoint_url
+            )
+        return self._clients[key]
+
+    def _require_account(self, session: Any, step: Step, label: str) -> None:
+        try:
+            actual = self._client(session, "sts", step).get_caller_identity()["Account"]
+        except Exception as exc:
+            raise BootstrapError(f"{label}: cannot use profile {step.profile!r}: {exc}") from None
+        if actual != step.account:
+            raise BootstrapError(
+                f"{label}: profile {step.profile!r} has credentials for account {actual}, but this step acts in "
+                f"account {step.account}; choose the right profile with --profile {step.role}=PROFILE"
+            )
+
+    def _already_done(self, session: Any, step: Step) -> str | None:
+        if step.kind is StepKind.EXECUTION_POLICY:
+            iam = self._client(session, "iam", step)
+            if all(_current_document(iam, step.account, step.region, p) == p.document for p in step.policy_parts):
+                return "the execution policy is up to date"
+            return None
+        if step.kind is StepKind.PUBLISH_CONFIG:
+            sessions = Sessions(region=step.region, endpoint_url=self.options.endpoint_url)
+            sessions._base = session  # the step's own profile session, already checked against the account
+            try:
+                return None if not plan_publish(self.config, sessions).empty else "the published config is current"
+            except PublishError:
+                return None
+        assert step.stack_name is not None
+        stack = _describe_stack(self._client(session, "cloudformation", step), step.stack_name)
+        if stack is None or stack["StackStatus"] not in COMPLETE_STATES:
+            return None
+        if step.kind is StepKind.DEPLOY_STACK:
+            return f"stack {step.stack_name} is {stack['StackStatus']}"
+        return _bootstrap_current(stack, step)
+
+
+def _bootstrap_current(stack: Mapping[str, Any], step: Step) -> str | None:
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    try:
+        version = int(outputs.get("BootstrapVersion", "0"))
+    except ValueError:
+        return None
+    if version < REQUIRED_BOOTSTRAP_VERSION:
+        return None
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+    def listed(key: str) -> set[str]:
+        # CloudFormation returns a CommaDelimitedList as `a,b`; some emulators as `['a', 'b']`
+        return set(re.findall(r"[^\s,\[\]'\"]+", parameters.get(key, "")))
+
+    if step.trusted_account is not None and not (
+        step.trusted_account in listed("TrustedAccounts") and step.trusted_account in listed("TrustedAccountsForLookup")
+    ):
+        return None
+    if step.execution_policies and listed("CloudFormationExecutionPolicies") != set(step.execution_policies):
+        return None
+    return f"{BOOTSTRAP_STACK} is at version {version} with the expected trust"
+
+
+def _describe_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in exc.response["Error"].get("Message", ""):
+            return None
+        raise
+    return dict(stacks[0]) if stacks else None
+
+
+def _policy_arn(account: str, region: str, name: str) -> str:
+    return f"arn:{partition_of(region)}:iam::{account}:policy/{name}"
+
+
+def _current_document(iam: Any, account: str, region: str, part: PolicyPart) -> Any:
+    try:
+        policy = iam.get_policy(PolicyArn=_policy_arn(account, region, part.name))["Policy"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+    version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    document = version["PolicyVersion"]["Document"]
+    return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
+def ensure_policies(iam: Any, parts: Sequence[PolicyPart]) -> list[str]:
+    """Create each policy part, or add a new default version when its document changed."""
+    changes = []
+    for part in parts:
+        text = json.dumps(part.document, separators=(",", ":"))
+        arn = _find_policy_arn(iam, part.name)
+        if arn is None:
+            iam.create_policy(
+                PolicyName=part.name,
+                PolicyDocument=text,
+                Description="CloudFormation execution policy for CDK deployments of the data lake (lakeops bootstrap)",
+            )
+            changes.append(f"created policy {part.name}")
+            continue
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        if len(versions) >= MAX_POLICY_VERSIONS:
+            oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+            iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=text, SetAsDefault=True)
+        changes.append(f"updated policy {part.name} (new default version)")
+    return changes
+
+
+def _find_policy_arn(iam: Any, name: str) -> str | None:
+    for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
+        for policy in page["Policies"]:
+            if policy["PolicyName"] == name:
+                return str(policy["Arn"])
+    return None
+
+
+def _size(document: Mapping[str, Any]) -> int:
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def _relative(arg: str, root: Path, cwd: Path) -> str:
+    prefix = str(root.resolve())
+    if prefix not in arg:
+        return arg
+
+    def shorten(match: re.Match[str]) -> str:
+        return os.path.relpath(match.group(0), cwd.resolve())
+
+    return re.sub(re.escape(prefix) + r"(/[^\s,=]*)?", shorten, arg)

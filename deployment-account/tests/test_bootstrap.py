@@ -1,0 +1,364 @@
+"""`lakeops bootstrap`: the golden plan for the example config, the shipped policy, and apply against moto."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from datalake_config import DEFAULT_CONFIG_PATH, LakeConfig, lake_names
+from lakeops import cli
+from lakeops.bootstrap import (
+    BOOTSTRAP_STACK,
+    MANAGED_POLICY_MAX_CHARS,
+    PROJECT_ROOT,
+    REQUIRED_BOOTSTRAP_VERSION,
+    BootstrapError,
+    BootstrapOptions,
+    Bootstrapper,
+    Command,
+    RunResult,
+    StepKind,
+    build_plan,
+    execution_policy_parts,
+    parse_profiles,
+    profile_session,
+    render_plan,
+)
+
+ROOT = PROJECT_ROOT
+DEP, DEV, TEST, PROD = "111111111111", "222222222222", "333333333333", "444444444444"
+POLICIES = "arn:aws:iam::{a}:policy/acme-lake-cfn-execution,arn:aws:iam::{a}:policy/acme-lake-cfn-execution-2"
+CFG = "-c config=../shared-config/config.yaml"
+
+GOLDEN_COMMANDS = [
+    f"npx cdk bootstrap aws://{DEP}/eu-west-1 --profile acme-lake-deployment",
+    None,
+    f"npx cdk bootstrap aws://{DEV}/eu-west-1 --profile acme-lake-dev --trust {DEP} --trust-for-lookup {DEP} "
+    f"--cloudformation-execution-policies {POLICIES.format(a=DEV)}",
+    None,
+    f"npx cdk bootstrap aws://{TEST}/eu-west-1 --profile acme-lake-test --trust {DEP} --trust-for-lookup {DEP} "
+    f"--cloudformation-execution-policies {POLICIES.format(a=TEST)}",
+    None,
+    f"npx cdk bootstrap aws://{PROD}/eu-west-1 --profile acme-lake-prod --trust {DEP} --trust-for-lookup {DEP} "
+    f"--cloudformation-execution-policies {POLICIES.format(a=PROD)}",
+    "cd deployment-account && npx cdk deploy acme-lake-deployment --require-approval never "
+    f"--profile acme-lake-deployment {CFG}",
+    "lakeops config publish --yes --config shared-config/config.yaml --profile acme-lake-deployment",
+    *[
+        f"cd {folder} && npx cdk deploy acme-lake-{repo}-{env}-pipeline --require-approval never "
+        f"--profile acme-lake-deployment {CFG}"
+        for repo, folder in (("infra", "infra-repo"), ("etl", "etl-jobs-repo"))
+        for env in ("dev", "test", "prod")
+    ],
+]
+GOLDEN_STEPS = [
+    ("bootstrap the deployment account", DEP, "acme-lake-deployment"),
+    ("create or update the CloudFormation execution policy in dev", DEV, "acme-lake-dev"),
+    ("bootstrap dev, trusting the deployment account", DEV, "acme-lake-dev"),
+    ("create or update the CloudFormation execution policy in test", TEST, "acme-lake-test"),
+    ("bootstrap test, trusting the deployment account", TEST, "acme-lake-test"),
+    ("create or update the CloudFormation execution policy in prod", PROD, "acme-lake-prod"),
+    ("bootstrap prod, trusting the deployment account", PROD, "acme-lake-prod"),
+    ("deploy the deployment-account stack", DEP, "acme-lake-deployment"),
+    ("publish the shared config (global-config secret, environment facts)", DEP, "acme-lake-deployment"),
+    *[
+        (f"deploy the {repo} pipeline for the {env} branch", DEP, "acme-lake-deployment")
+        for repo in ("infra", "etl")
+        for env in ("dev", "test", "prod")
+    ],
+]
+
+
+def _options(**kwargs: Any) -> BootstrapOptions:
+    return BootstrapOptions(config_path=DEFAULT_CONFIG_PATH, project_root=ROOT, **kwargs)
+
+
+# --- plan ---------------------------------------------------------------------------------------------
+def test_plan_is_the_golden_ordered_list(example_config: LakeConfig) -> None:
+    steps = build_plan(example_config, _options())
+    assert [(s.name, s.account, s.profile) for s in steps] == GOLDEN_STEPS
+    assert [s.command.display(ROOT) if s.command else None for s in steps] == GOLDEN_COMMANDS
+    assert {s.region for s in steps} == {"eu-west-1"}
+
+
+def test_plan_command_prints_every_step_with_account_region_and_profile(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["bootstrap", "plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("lakeops bootstrap: 15 steps for acme-lake (deployment account 111111111111, eu-west-1)")
+    for number, (name, account, profile) in enumerate(GOLDEN_STEPS, start=1):
+        heading = rf"^\s*{number}\. {re.escape(name)}\n\s+account {account}  region eu-west-1  profile {profile}$"
+        assert re.search(heading, out, re.M), name
+    for command in filter(None, GOLDEN_COMMANDS):
+        assert f"$ {command}\n" in out
+
+
+def test_admin_replaces_the_shipped_policy_with_administrator_access(example_config: LakeConfig) -> None:
+    steps = build_plan(example_config, _options(admin=True))
+    assert StepKind.EXECUTION_POLICY not in {s.kind for s in steps}
+    bootstraps = [s for s in steps if s.kind is StepKind.CDK_BOOTSTRAP and s.trusted_account]
+    assert [s.command.argv[-1] for s in bootstraps if s.command] == ["arn:aws:iam::aws:policy/AdministratorAccess"] * 3
+
+
+def test_endpoint_url_reaches_the_cdk_cli_and_publish(example_config: LakeConfig) -> None:
+    steps = build_plan(example_config, _options(endpoint_url="https://localhost:4566"))
+    commands = [s.command for s in steps if s.command]
+    assert all(c.env == {"AWS_ENDPOINT_URL": "https://localhost:4566"} for c in commands if c.argv[0] == "cdk")
+    (publish,) = [c for c in commands if c.argv[0] == "lakeops"]
+    assert publish.argv[-2:] == ("--endpoint-url", "https://localhost:4566")
+
+
+def test_profiles_and_app_directories_can_be_overridden(example_config: LakeConfig, tmp_path: Path) -> None:
+    profiles = parse_profiles(example_config, ["deployment=ops", "prod=lake-prod-admin"])
+    steps = build_plan(example_config, _options(profiles=profiles, app_dirs={"infra": tmp_path}))
+    assert steps[0].profile == "ops"
+    assert {s.profile for s in steps if s.account == PROD} == {"lake-prod-admin"}
+    infra = [s for s in steps if s.stack_name and "-infra-" in s.stack_name]
+    assert {s.command.cwd for s in infra if s.command} == {tmp_path.resolve()}
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("qa=lake-qa", "unknown role 'qa'; known: deployment, dev, test, prod"),
+        ("deployment", "expected ROLE=PROFILE"),
+        ("dev=", "expected ROLE=PROFILE"),
+    ],
+)
+def test_bad_profile_options_are_refused_by_name(example_config: LakeConfig, pair: str, message: str) -> None:
+    with pytest.raises(BootstrapError, match=re.escape(message)):
+        parse_profiles(example_config, [pair])
+
+
+def test_bad_profile_option_exits_1_before_any_aws_call(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bootstrap", "apply", "--yes", "--profile", "staging=x"]) == 1
+    assert "unknown role 'staging'" in capsys.readouterr().err
+
+
+# --- the shipped policy ---------------------------------------------------------------------------------
+def test_execution_policy_is_filled_enumerated_and_fits(example_config: LakeConfig) -> None:
+    parts = execution_policy_parts(example_config, DEV, "eu-west-1")
+    assert [p.name for p in parts] == ["acme-lake-cfn-execution", "acme-lake-cfn-execution-2"]
+    for part in parts:
+        text = json.dumps(part.document, separators=(",", ":"))
+        assert len(text) <= MANAGED_POLICY_MAX_CHARS
+        assert not re.search(r"\{[a-z]+\}", text)
+        for statement in part.document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(a != "*" and not a.endswith(":*") for a in actions), statement["Sid"]
+    resources = [
+        r
+        for p in parts
+        for s in p.document["Statement"]
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert all(DEV in r or r == "*" or r.startswith("arn:aws:s3:::") for r in resources)
+    scoped_to_lake = [r for r in resources if "acme-lake" in r]
+    assert len(scoped_to_lake) >= 10
+
+
+def test_policy_iam_statements_name_only_the_lake_roles(example_config: LakeConfig) -> None:
+    parts = execution_policy_parts(example_config, DEV, "eu-west-1")
+    (roles,) = [s for p in parts for s in p.document["Statement"] if s["Sid"] == "StackRolesNamedAfterTheLake"]
+    assert roles["Resource"] == f"arn:aws:iam::{DEV}:role/acme-lake-*"
+    assert "iam:PassRole" in roles["Action"]
+
+
+def test_required_bootstrap_version_matches_the_pinned_cli() -> None:
+    template = (ROOT / "node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml").read_text()
+    outputs = template[template.index("\nOutputs:") :]
+    match = re.search(r"BootstrapVersion:.*?Value: '(\d+)'", outputs, re.S)
+    assert match is not None
+    assert int(match.group(1)) == REQUIRED_BOOTSTRAP_VERSION
+
+
+# --- apply against moto --------------------------------------------------------------------------------
+BOOTSTRAP_TEMPLATE = {
+    "Parameters": {
+        key: {"Type": "CommaDelimitedList", "Default": ""}
+        for key in ("TrustedAccounts", "TrustedAccountsForLookup", "CloudFormationExecutionPolicies")
+    },
+    "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+    "Outputs": {"BootstrapVersion": {"Value": str(REQUIRED_BOOTSTRAP_VERSION)}},
+}
+EMPTY_TEMPLATE = {"Resources": {"Marker": {"Type": "AWS::SNS::Topic"}}}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """moto, with one AWS profile per role whose credentials act in that role's account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    credentials = tmp_path / "credentials"
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    with mock_aws():
+        profiles = {
+            "acme-lake-deployment": DEP,
+            "acme-lake-dev": DEV,
+            "acme-lake-test": TEST,
+            "acme-lake-prod": PROD,
+            "wrong-account": "999999999999",
+        }
+        write_profiles(credentials, profiles)
+        yield profiles
+
+
+def write_profiles(path: Path, profiles: dict[str, str]) -> None:
+    sts = boto3.client("sts", region_name="eu-west-1")
+    parser = configparser.ConfigParser()
+    for profile, account in profiles.items():
+        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/operator", RoleSessionName="bootstrap-test")
+        parser[profile] = {
+            "aws_access_key_id": creds["Credentials"]["AccessKeyId"],
+            "aws_secret_access_key": creds["Credentials"]["SecretAccessKey"],
+            "aws_session_token": creds["Credentials"]["SessionToken"],
+        }
+    with path.open("w") as handle:
+        parser.write(handle)
+
+
+class FakeCli:
+    """Stands in for the CDK CLI and `lakeops config publish`: records each command line, and leaves
+    behind in the emulator what the real command would, so a second apply finds the steps done."""
+
+    def __init__(self, config: LakeConfig, fail_on: str | None = None) -> None:
+        self.config = config
+        self.fail_on = fail_on
+        self.commands: list[Command] = []
+
+    def __call__(self, command: Command) -> RunResult:
+        self.commands.append(command)
+        argv = command.argv
+        if self.fail_on and self.fail_on in " ".join(argv):
+            return RunResult(1, ("Deploying...", "AccessDenied: not authorized to perform: iam:CreateRole"))
+        session = _profile_session(argv[argv.index("--profile") + 1])
+        if argv[:2] == ("cdk", "bootstrap"):
+            parameters = {}
+            if "--trust" in argv:
+                parameters = {
+                    "TrustedAccounts": argv[argv.index("--trust") + 1],
+                    "TrustedAccountsForLookup": argv[argv.index("--trust-for-lookup") + 1],
+                    "CloudFormationExecutionPolicies": argv[argv.index("--cloudformation-execution-policies") + 1],
+                }
+            cloudformation = session.client("cloudformation")
+            exists = bool(cloudformation.describe_stacks()["Stacks"])  # only CDKToolkit precedes it here
+            (cloudformation.update_stack if exists else cloudformation.create_stack)(
+                StackName=BOOTSTRAP_STACK,
+                TemplateBody=json.dumps(BOOTSTRAP_TEMPLATE),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            )
+        elif argv[:2] == ("cdk", "deploy"):
+            session.client("cloudformation").create_stack(StackName=argv[2], TemplateBody=json.dumps(EMPTY_TEMPLATE))
+            if argv[2] == lake_names(self.config).deployment_stack_name:
+                # what the real template creates: the secret, without a value
+                session.client("secretsmanager").create_secret(Name=lake_names(self.config).global_config_secret)
+        elif argv[:3] == ("lakeops", "config", "publish"):
+            assert cli.main(list(argv[1:])) == 0
+        return RunResult(0, ("ok",))
+
+
+def _bootstrapper(config: LakeConfig, runner: FakeCli, **options: Any) -> Bootstrapper:
+    return Bootstrapper(config, _options(**options), runner, echo=lambda line: None)
+
+
+def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, aws: dict[str, str]) -> None:
+    runner = FakeCli(example_config)
+    steps = build_plan(example_config, _options())
+    assert _bootstrapper(example_config, runner).apply(steps) == ["done"] * len(steps)
+    assert [c.display(ROOT) for c in runner.commands] == [c for c in GOLDEN_COMMANDS if c]
+
+    for account in (DEV, TEST, PROD):
+        iam = _session_in(aws, account).client("iam")
+        names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
+        assert names == ["acme-lake-cfn-execution", "acme-lake-cfn-execution-2"]
+    secret = _session_in(aws, DEP).client("secretsmanager").get_secret_value(SecretId="acme-lake/global-config")
+    assert json.loads(secret["SecretString"])["prefix"] == "acme-lake"
+
+    again = FakeCli(example_config)
+    outcomes = _bootstrapper(example_config, again).apply(steps)
+    assert again.commands == []
+    assert all(o.startswith("skipped: ") for o in outcomes)
+    assert outcomes[1] == "skipped: the execution policy is up to date"
+    assert outcomes[8] == "skipped: the published config is current"
+
+
+def test_apply_refuses_a_profile_of_another_account_before_acting(
+    example_config: LakeConfig, aws: dict[str, str]
+) -> None:
+    runner = FakeCli(example_config)
+    options = {"profiles": parse_profiles(example_config, ["test=wrong-account"])}
+    steps = build_plan(example_config, _options(**options))
+    with pytest.raises(BootstrapError) as refused:
+        _bootstrapper(example_config, runner, **options).apply(steps)
+    message = str(refused.value)
+    assert message.startswith("step 4/15 (create or update the CloudFormation execution policy in test)")
+    assert "profile 'wrong-account' has credentials for account 999999999999" in message
+    assert "--profile test=PROFILE" in message
+    # steps 1-3 ran; nothing in or after the test account did
+    assert [c.argv[2] for c in runner.commands] == [f"aws://{DEP}/eu-west-1", f"aws://{DEV}/eu-west-1"]
+    assert _session_in(aws, "999999999999").client("iam").list_policies(Scope="Local")["Policies"] == []
+
+
+def test_apply_stops_at_the_first_failure_with_the_step_and_its_last_lines(
+    example_config: LakeConfig, aws: dict[str, str]
+) -> None:
+    runner = FakeCli(example_config, fail_on="acme-lake-infra-test-pipeline")
+    steps = build_plan(example_config, _options())
+    with pytest.raises(BootstrapError) as failed:
+        _bootstrapper(example_config, runner).apply(steps)
+    message = str(failed.value)
+    assert message.startswith("step 11/15 (deploy the infra pipeline for the test branch) failed with exit code 1")
+    assert "| AccessDenied: not authorized to perform: iam:CreateRole" in message
+    assert "cd infra-repo && npx cdk deploy acme-lake-infra-test-pipeline" in message
+    assert runner.commands[-1].argv[2] == "acme-lake-infra-test-pipeline"  # nothing after it ran
+
+
+def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapped_again(
+    example_config: LakeConfig, aws: dict[str, str]
+) -> None:
+    steps = build_plan(example_config, _options())
+    _bootstrapper(example_config, FakeCli(example_config)).apply(steps)
+    dev = _session_in(aws, DEV)
+    arn = f"arn:aws:iam::{DEV}:policy/acme-lake-cfn-execution"
+    stale = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    dev.client("iam").create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(stale), SetAsDefault=True)
+    # dev re-bootstrapped by hand without the trust
+    cloudformation = dev.client("cloudformation")
+    cloudformation.delete_stack(StackName=BOOTSTRAP_STACK)
+    cloudformation.create_stack(StackName=BOOTSTRAP_STACK, TemplateBody=json.dumps(BOOTSTRAP_TEMPLATE))
+
+    runner = FakeCli(example_config)
+    outcomes = _bootstrapper(example_config, runner).apply(steps)
+    assert [c.argv[:3] for c in runner.commands] == [("cdk", "bootstrap", f"aws://{DEV}/eu-west-1")]
+    assert outcomes[1:3] == ["done", "done"]
+    assert outcomes.count("done") == 2
+    policy = dev.client("iam").get_policy(PolicyArn=arn)["Policy"]
+    assert policy["DefaultVersionId"] == "v3"
+    document = dev.client("iam").get_policy_version(PolicyArn=arn, VersionId="v3")["PolicyVersion"]["Document"]
+    assert document == execution_policy_parts(example_config, DEV, "eu-west-1")[0].document
+
+
+def test_render_plan_numbers_steps(example_config: LakeConfig) -> None:
+    text = render_plan(example_config, build_plan(example_config, _options()), ROOT)
+    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 16)]
+
+
+def _session_in(profiles: dict[str, str], account: str) -> Any:
+    return _profile_session(next(p for p, a in profiles.items() if a == account))
+
+
+def _profile_session(profile: str) -> Any:
+    return profile_session(profile, "eu-west-1")
