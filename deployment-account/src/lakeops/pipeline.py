@@ -14,9 +14,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import pipelines
 from constructs import Construct, IConstruct
+
 from datalake_config import LakeConfig, lake_names, names_for, tags
 from datalake_config.model import CodeCommitSource, ConnectionSource
-
 from lakeops import buildspec
 from lakeops.checks import acknowledge, enable_nag
 from lakeops.generated_grants import GeneratedGrants
