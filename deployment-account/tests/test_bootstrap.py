@@ -100,6 +100,10 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
         assert re.search(heading, out, re.M), name
     for command in filter(None, GOLDEN_COMMANDS):
         assert f"$ {command}\n" in out
+    assert out.rstrip().endswith(
+        "then: push the branches (dev, prod, test) to the new CodeCommit repositories (acme-lake-infra, "
+        "acme-lake-etl); CodeCommit creates a branch on its first push, and each pipeline starts from its branch"
+    )
 
 
 def test_admin_replaces_the_shipped_policy_with_administrator_access(example_config: LakeConfig) -> None:

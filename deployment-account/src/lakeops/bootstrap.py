@@ -295,6 +295,14 @@ def render_plan(config: LakeConfig, steps: Sequence[Step], root: Path) -> str:
         first, *rest = step.describe(root)
         lines.append(f"{number:>{width}}. {first}")
         lines.extend(" " * (width - 1) + line for line in rest)
+    codecommit = [k for k in ("infra", "etl") if config.repository(k).source.provider == "codecommit"]
+    if codecommit:
+        branches = sorted({config.branch_for(k, e) for k in codecommit for e in config.environment_names})
+        lines.append(
+            "then: push the branches (" + ", ".join(branches) + ") to the new CodeCommit repositories "
+            "(" + ", ".join(config.repository(k).source.repository_name for k in codecommit) + "); "
+            "CodeCommit creates a branch on its first push, and each pipeline starts from its branch"
+        )
     return "\n".join(lines)
 
 
