@@ -76,12 +76,13 @@ class LakeVpc(Construct):
             subnet_configuration=subnets,
             restrict_default_security_group=True,
         )
-        acknowledge(
-            self.vpc,
-            "CloudFormation-Validate::W3010",
-            "Zones are pinned on purpose: they come from the committed cdk.context.json and are published "
-            "in the contract, so synth never looks them up and the ETL side gets the same list.",
-        )
+        for subnet in [*self.vpc.isolated_subnets, *self.vpc.private_subnets, *self.vpc.public_subnets]:
+            acknowledge(
+                subnet,
+                "CloudFormation-Validate::W3010",
+                "Zones are pinned on purpose: they come from the committed cdk.context.json and are published "
+                "in the contract, so synth never looks them up and the ETL side gets the same list.",
+            )
         self.private_subnets = self.vpc.select_subnets(subnet_group_name=PRIVATE).subnets
         private = ec2.SubnetSelection(subnet_group_name=PRIVATE)
 
