@@ -2,17 +2,17 @@
 
 Every accessor returns a token backed by an `AWS::SSM::Parameter::Value<...>` template parameter of the
 stack it is called for: no synth-time lookup, no export, and a changed value only needs a redeploy.
-CDK keeps one template parameter per parameter name and stack, so calling an accessor twice is free.
+There is one template parameter per SSM name and stack, so calling an accessor twice is free.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from datalake_config import EnvironmentNames
@@ -25,11 +25,21 @@ class DeployTimeContract:
         self.stack = stack
         self.names = names
 
+    def _parameter(self, path: str, type_: str) -> cdk.CfnParameter:
+        # Short logical ids (`ContractBucketsRawArn`): every reference repeats the id, and at hundreds of
+        # jobs per stack the template size, not the resource count, is the limit that binds first.
+        words = re.split(r"[^A-Za-z0-9]+", path.removeprefix(self.names.parameter("")))
+        logical_id = "".join(word[:1].upper() + word[1:] for word in words)
+        existing = self.stack.node.try_find_child(logical_id)
+        if isinstance(existing, cdk.CfnParameter):
+            return existing
+        return cdk.CfnParameter(self.stack, logical_id, type=type_, default=path, description=f"SSM: {path}")
+
     def _value(self, path: str) -> str:
-        return ssm.StringParameter.value_for_string_parameter(self.stack, path)
+        return self._parameter(path, "AWS::SSM::Parameter::Value<String>").value_as_string
 
     def _list(self, path: str) -> Sequence[str]:
-        return ssm.StringListParameter.value_for_typed_list_parameter(self.stack, path)
+        return self._parameter(path, "AWS::SSM::Parameter::Value<List<String>>").value_as_list
 
     def bucket_name(self, zone: str) -> str:
         return self._value(self.names.bucket_name(zone))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -58,7 +60,7 @@ def _explain_generated(actions: list[str], resources: list[str]) -> str | None:
     if resources == ["*"] and actions and all(a in UNSCOPED_ACTIONS for a in actions):
         return " ".join(dict.fromkeys(UNSCOPED_ACTIONS[a] for a in actions))
     if set(actions) <= {"states:DescribeExecution", "states:StopExecution"} and all(
-        ":execution:" in r and r.endswith(":*") for r in resources
+        re.search(r":execution:[\w-]+(\*|:\*)$", r) for r in resources
     ):
         return NEXT_PART_EXECUTIONS
     return None

@@ -38,6 +38,9 @@ class EtlStage(cdk.Stage):
             env=cdk.Environment(account=environment.account, region=environment.region),
             **kwargs,
         )
+        # Merged statements keep a part's state machine role (one Glue statement per job otherwise) in one
+        # inline policy: CDK would move the excess into overflow policies, which grow the resource count.
+        self.node.set_context("@aws-cdk/aws-iam:minimizePolicies", True)
         names = names_for(config, env_name)
         self.groups = discover(jobs_dir, env_name, config.environment_names)
         check_names(self.groups, names)

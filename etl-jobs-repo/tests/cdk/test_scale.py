@@ -1,0 +1,128 @@
+"""Job groups are folders: a new folder is a new stack, and 500 generated jobs stay within CloudFormation's limits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+import yaml
+from aws_cdk import assertions
+
+from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from etl_jobs.layout import MAX_PARAMETERS, MAX_RESOURCES, MAX_TEMPLATE_BYTES
+from etl_jobs.stage import EtlStage
+from lakeops.checks import enable_nag, synth, templates
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONFIG = load(DEFAULT_CONFIG_PATH)
+BIG_GROUP_JOBS = 300
+SMALL_GROUPS = 20
+SMALL_GROUP_JOBS = 10
+
+
+def write_group(jobs_dir: Path, group: str, job_count: int) -> None:
+    """A group of chained jobs (raw → conformed → curated), like the ones engineers add."""
+    folder = jobs_dir / group
+    folder.mkdir(parents=True)
+    jobs = []
+    for n in range(job_count):
+        name = f"step_{n:03d}"
+        (folder / f"{name}.py").write_text(f'"""Generated job {group}/{name}."""\n')
+        source_zone = "raw" if n == 0 else "conformed"
+        jobs.append(
+            {
+                "name": name,
+                "script": f"{name}.py",
+                "inputs": [{"name": "source", "zone": source_zone, "prefix": f"{group}/step_{max(n - 1, 0):03d}/"}],
+                "outputs": [
+                    {
+                        "name": f"out_{n:03d}",
+                        "zone": "curated" if n == job_count - 1 else "conformed",
+                        "prefix": f"{group}/step_{n:03d}/",
+                        "columns": {"id": "string", "amount": "double", "updated_at": "timestamp"},
+                    }
+                ],
+                "bookmarks": n % 2 == 0,
+                "expected_min_rows": {f"out_{n:03d}": 1},
+            }
+        )
+    spec = {"description": f"generated group {group}", "raw_prefix": f"{group}/incoming/", "jobs": jobs}
+    (folder / "group.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def build(tmp: Path, jobs_dir: Path) -> tuple[EtlStage, Any]:
+    app = cdk.App(outdir=str(tmp / "assembly"))
+    stage = EtlStage(app, "dev", config=CONFIG, env_name="dev", jobs_dir=jobs_dir, library_dir=FIXTURES / "lakejobs")
+    enable_nag(stage)
+    enable_nag(app)
+    return stage, synth(app)
+
+
+@pytest.fixture(scope="module")
+def with_new_group(tmp_path_factory: pytest.TempPathFactory) -> tuple[EtlStage, Any]:
+    tmp = tmp_path_factory.mktemp("new-group")
+    jobs_dir = tmp / "jobs"
+    shutil.copytree(FIXTURES / "jobs", jobs_dir)
+    shutil.copytree(FIXTURES / "jobs" / "crm", jobs_dir / "billing")
+    spec = (jobs_dir / "billing" / "group.yaml").read_text().replace("crm/customers/", "billing/invoices/")
+    (jobs_dir / "billing" / "group.yaml").write_text(spec)
+    return build(tmp, jobs_dir)
+
+
+@pytest.fixture(scope="module")
+def at_scale(tmp_path_factory: pytest.TempPathFactory) -> tuple[EtlStage, Any]:
+    tmp = tmp_path_factory.mktemp("scale")
+    jobs_dir = tmp / "jobs"
+    write_group(jobs_dir, "bulk", BIG_GROUP_JOBS)
+    for n in range(SMALL_GROUPS):
+        write_group(jobs_dir, f"team_{n:02d}", SMALL_GROUP_JOBS)
+    return build(tmp, jobs_dir)
+
+
+def test_a_new_group_folder_becomes_a_new_stack(with_new_group: tuple[EtlStage, Any]) -> None:
+    stage, _ = with_new_group
+    names = names_for(CONFIG, "dev")
+    assert [s.stack_name for s in stage.group_stacks] == [
+        names.stack_name("etl", f"group-{g}") for g in ("billing", "crm", "orders")
+    ]
+    billing = assertions.Template.from_stack(stage.group_stacks[0]).to_json()
+    jobs = [r["Properties"]["Name"] for r in billing["Resources"].values() if r["Type"] == "AWS::Glue::Job"]
+    assert jobs == [names.glue_job_name("billing", "load_customers")]
+
+
+@pytest.mark.slow
+def test_500_jobs_fit_cloudformation_limits(at_scale: tuple[EtlStage, Any]) -> None:
+    stage, assembly = at_scale
+    names = names_for(CONFIG, "dev")
+    jobs = [
+        r
+        for t in templates(assembly.directory)
+        for r in json.loads(t.read_text())["Resources"].values()
+        if r["Type"] == "AWS::Glue::Job"
+    ]
+    assert len(jobs) == BIG_GROUP_JOBS + SMALL_GROUPS * SMALL_GROUP_JOBS
+    for path in templates(assembly.directory):
+        body = json.loads(path.read_text())
+        assert len(body["Resources"]) <= MAX_RESOURCES, path.name
+        assert path.stat().st_size <= MAX_TEMPLATE_BYTES, path.name
+        assert len(body.get("Parameters", {})) <= MAX_PARAMETERS, path.name
+    bulk = [s for s in stage.group_stacks if s.part.group.name == "bulk"]
+    assert len(bulk) > 1, "the 300-job group must be split"
+    assert [s.stack_name for s in bulk] == [
+        names.stack_name("etl", "group-bulk"),
+        *(names.stack_name("etl", f"group-bulk-{n}") for n in range(2, len(bulk) + 1)),
+    ]
+    assert [j.name for s in bulk for j in s.part.jobs] == [f"step_{n:03d}" for n in range(BIG_GROUP_JOBS)]
+    # each part hands over to the next by state machine name, and deploys after it
+    for earlier, later in itertools.pairwise(bulk):
+        assert later in earlier.dependencies
+        resources = assertions.Template.from_stack(earlier).to_json()["Resources"].values()
+        machine = next(r for r in resources if r["Type"] == "AWS::StepFunctions::StateMachine")
+        assert names.state_machine_name("bulk", later.part.number) in json.dumps(machine)
+    small = [s for s in stage.group_stacks if s.part.group.name != "bulk"]
+    assert len(small) == SMALL_GROUPS
