@@ -424,13 +424,16 @@ def test_verify_role_trusts_only_the_deployment_account_and_only_reads(synthesiz
     ]
     (policy,) = synthesized.resources(env, "verify", "AWS::IAM::Policy").values()
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    read_only_prefixes = ("ssm:Get", "s3:List", "kms:Describe", "sns:Get", "glue:Get", "ec2:Describe")
+    region = synthesized.config.env(env).region
+    read_only_prefixes = ("ssm:Get", "s3:List", "kms:Describe", "sns:Get", "glue:Get", "ec2:Describe", "kms:Decrypt")
     for sid, statement in statements.items():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all(action.startswith(read_only_prefixes) for action in actions), sid
         if statement["Resource"] == "*":
             assert sid == "SeeNetwork"
-    account, region = synthesized.config.env(env).account, synthesized.config.env(env).region
+        if "kms:Decrypt" in actions:  # only what Glue decrypts for the caller: the encrypted catalog
+            assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"glue.{region}.amazonaws.com"}}
+    account = synthesized.config.env(env).account
     assert sorted(statements["ReadContract"]["Resource"]) == sorted(
         f"arn:aws:ssm:{region}:{account}:parameter{entry.path}" for entry in names.contract()
     )

@@ -57,6 +57,15 @@ class VerifyStack(cdk.Stack):
         }
         for sid, (actions, resources) in read.items():
             self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+        # the catalog is encrypted with the data key: reading a database's metadata decrypts it, through Glue only
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DecryptCatalogMetadataThroughGlue",
+                actions=["kms:Decrypt"],
+                resources=[contract_reference(self, names, names.data_key_arn)],
+                conditions={"StringEquals": {"kms:ViaService": f"glue.{self.region}.amazonaws.com"}},
+            )
+        )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="SeeNetwork",
