@@ -1,0 +1,237 @@
+"""Post-deploy integration check: run each group's Glue jobs in order and check their state, duration and data.
+
+    python -m etl_jobs.integration_check --config .lake/config.json --env dev [--group G] [--role-arn ARN]
+        [--endpoint-url URL] [--region R] [--timeout SECONDS] [--jobs-dir DIR]
+
+For every job: start a run, poll it until it ends (or `--timeout` passes), require SUCCEEDED within the job's
+own timeout, then require objects under every output prefix and, where the spec declares
+`expected_min_rows`, at least that many rows in the `_manifest.json` the job library writes beside the
+output (`{"rows": N, ...}`). A failed job stops its group: later jobs read its output. One line per
+check is printed; the exit status is 0 only when every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from datalake_config import ConfigError, EnvironmentNames, load, names_for
+from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
+
+MANIFEST_FILE = "_manifest.json"
+TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
+DEFAULT_TIMEOUT_SECONDS = 3600
+DEFAULT_POLL_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the report."""
+
+    name: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+
+
+@dataclass
+class IntegrationCheck:
+    """Runs the checks with the given boto3 clients; `clock`/`sleep` are injectable so tests never wait."""
+
+    glue: Any
+    s3: Any
+    ssm: Any
+    names: EnvironmentNames
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _buckets: dict[str, str] = field(default_factory=dict, init=False)
+
+    def check_groups(self, groups: Sequence[Group]) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        for group in groups:
+            results += self.check_group(group)
+        return results
+
+    def check_group(self, group: Group) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        for position, job in enumerate(group.jobs):
+            job_results = self.check_job(group, job)
+            results += job_results
+            if not all(r.passed for r in job_results):
+                results += [
+                    CheckResult(f"{group.name}/{later.name}", False, f"not run: {group.name}/{job.name} failed")
+                    for later in group.jobs[position + 1 :]
+                ]
+                break
+        return results
+
+    def check_job(self, group: Group, job: Job) -> list[CheckResult]:
+        label = f"{group.name}/{job.name}"
+        glue_name = self.names.glue_job_name(group.name, job.name)
+        try:
+            run_id = self.glue.start_job_run(JobName=glue_name)["JobRunId"]
+        except (ClientError, BotoCoreError) as exc:
+            return [CheckResult(f"{label} run", False, f"cannot start Glue job {glue_name}: {exc}")]
+        run = self._wait(glue_name, run_id)
+        state = run.get("JobRunState", "UNKNOWN")
+        if state not in TERMINAL_STATES:
+            return [
+                CheckResult(
+                    f"{label} run",
+                    False,
+                    f"run {run_id} still {state} after {self.timeout_seconds:g}s (check timeout)",
+                )
+            ]
+        if state != "SUCCEEDED":
+            message = run.get("ErrorMessage", "no error message")
+            return [CheckResult(f"{label} run", False, f"run {run_id} ended {state}: {message}")]
+        results = [CheckResult(f"{label} run", True, f"run {run_id} SUCCEEDED")]
+        seconds = int(run.get("ExecutionTime", 0))
+        limit = job.timeout_minutes * 60
+        results.append(
+            CheckResult(
+                f"{label} duration",
+                seconds <= limit,
+                f"{seconds}s {'within' if seconds <= limit else 'exceeds'} the job timeout of {limit}s",
+            )
+        )
+        for output in job.outputs:
+            results += self._check_output(label, job, output.name, output.zone, output.prefix)
+        return results
+
+    def _wait(self, glue_name: str, run_id: str) -> dict[str, Any]:
+        deadline = self.clock() + self.timeout_seconds
+        while True:
+            run: dict[str, Any] = self.glue.get_job_run(JobName=glue_name, RunId=run_id)["JobRun"]
+            if run.get("JobRunState") in TERMINAL_STATES or self.clock() >= deadline:
+                return run
+            self.sleep(self.poll_seconds)
+
+    def _check_output(self, label: str, job: Job, name: str, zone: str, prefix: str) -> list[CheckResult]:
+        check = f"{label} output {name}"
+        try:
+            bucket = self._bucket(zone)
+            listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100)
+        except (ClientError, BotoCoreError) as exc:
+            return [CheckResult(check, False, f"cannot list s3://.../{prefix}: {exc}")]
+        data = [o["Key"] for o in listing.get("Contents", []) if not o["Key"].endswith(MANIFEST_FILE)]
+        if not data:
+            return [CheckResult(check, False, f"no objects under s3://{bucket}/{prefix}")]
+        results = [CheckResult(check, True, f"objects under s3://{bucket}/{prefix}")]
+        expected = job.expected_min_rows.get(name)
+        if expected is not None:
+            results.append(self._check_rows(f"{check} rows", bucket, prefix, expected))
+        return results
+
+    def _check_rows(self, check: str, bucket: str, prefix: str, expected: int) -> CheckResult:
+        key = f"{prefix}{MANIFEST_FILE}"
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            return CheckResult(check, False, f"no manifest s3://{bucket}/{key} ({exc.response['Error']['Code']})")
+        try:
+            rows = json.loads(body)["rows"]
+            if isinstance(rows, bool) or not isinstance(rows, int):
+                raise TypeError(rows)
+        except (ValueError, KeyError, TypeError):
+            return CheckResult(check, False, f"s3://{bucket}/{key}: expected JSON with an integer 'rows'")
+        return CheckResult(
+            check, rows >= expected, f"{rows} rows ({'at least' if rows >= expected else 'fewer than'} {expected})"
+        )
+
+    def _bucket(self, zone: str) -> str:
+        if zone not in self._buckets:
+            parameter = self.ssm.get_parameter(Name=self.names.bucket_name(zone))["Parameter"]["Value"]
+            self._buckets[zone] = str(parameter)
+        return self._buckets[zone]
+
+
+def session_for(region: str, role_arn: str | None, endpoint_url: str | None) -> boto3.Session:
+    """The current credentials, or the verify role assumed with them."""
+    base = boto3.Session(region_name=region)
+    if role_arn is None:
+        return base
+    sts = base.client("sts", endpoint_url=endpoint_url)
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="etl-integration-check")["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m etl_jobs.integration_check", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="the lake config (YAML, or the pulled JSON)")
+    parser.add_argument("--env", required=True, help="environment to check")
+    parser.add_argument("--group", action="append", help="check only this group (repeatable)")
+    parser.add_argument("--role-arn", help="role to assume in the target account (the verify role)")
+    parser.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
+    parser.add_argument("--region", help="default: the environment's region from the config")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for each job run"
+    )
+    parser.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help="seconds between status polls")
+    parser.add_argument("--jobs-dir", type=Path, default=JOBS_DIR, help="where the job group folders are")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0:
+        parser.error("--timeout: must be positive")
+    if args.poll <= 0:
+        parser.error("--poll: must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load(args.config)
+        names = names_for(config, args.env)
+        groups = discover(args.jobs_dir, args.env, config.environment_names)
+    except (ConfigError, SpecError, KeyError, OSError) as exc:
+        print(f"FAIL setup: {exc}", file=sys.stderr)
+        return 1
+    if args.group:
+        unknown = sorted(set(args.group) - {g.name for g in groups})
+        if unknown:
+            print(f"FAIL setup: --group: unknown {', '.join(unknown)}; groups: {', '.join(g.name for g in groups)}")
+            return 1
+        groups = [g for g in groups if g.name in args.group]
+    if not groups:
+        print(f"FAIL setup: no job groups found in {args.jobs_dir}")
+        return 1
+    region = args.region or config.env(args.env).region
+    try:
+        session = session_for(region, args.role_arn, args.endpoint_url)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"FAIL setup: cannot assume {args.role_arn}: {exc}")
+        return 1
+    check = IntegrationCheck(
+        glue=session.client("glue", endpoint_url=args.endpoint_url),
+        s3=session.client("s3", endpoint_url=args.endpoint_url),
+        ssm=session.client("ssm", endpoint_url=args.endpoint_url),
+        names=names,
+        timeout_seconds=args.timeout,
+        poll_seconds=args.poll,
+    )
+    results = check.check_groups(groups)
+    for result in results:
+        print(result.line(), flush=True)
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The post-deploy integration check against moto: moto's Glue records runs but runs nothing, so each test
+sets the run state (moto's state manager, or the run itself) and writes the job outputs the way a job would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.glue.models import glue_backends
+from moto.moto_api import state_manager
+
+from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from etl_jobs.integration_check import IntegrationCheck, main
+from etl_jobs.spec import discover
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONFIG = load(DEFAULT_CONFIG_PATH)
+NAMES = names_for(CONFIG, "dev")
+REGION = CONFIG.env("dev").region
+ORDERS = next(g for g in discover(FIXTURES / "jobs", "dev", CONFIG.environment_names) if g.name == "orders")
+CONFORM = NAMES.glue_job_name("orders", "conform_orders")
+TOTALS = NAMES.glue_job_name("orders", "daily_totals")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(variable, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        clients = {name: boto3.client(name, region_name=REGION) for name in ("glue", "s3", "ssm")}
+        for zone in CONFIG.zones:
+            bucket = f"lake-{zone}"
+            clients["s3"].create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+            clients["ssm"].put_parameter(Name=NAMES.bucket_name(zone), Value=bucket, Type="String")
+        for job in (CONFORM, TOTALS):
+            clients["glue"].create_job(
+                Name=job,
+                Role="arn:aws:iam::123456789012:role/job",
+                Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"},
+            )
+        yield clients
+        state_manager.unset_transition("glue::job_run")
+
+
+def write_output(s3: Any, zone: str, prefix: str, rows: int | None) -> None:
+    s3.put_object(Bucket=f"lake-{zone}", Key=f"{prefix}part-00000.parquet", Body=b"PAR1")
+    if rows is not None:
+        s3.put_object(Bucket=f"lake-{zone}", Key=f"{prefix}_manifest.json", Body=json.dumps({"rows": rows}).encode())
+
+
+def write_all_outputs(s3: Any) -> None:
+    write_output(s3, "conformed", "orders/current/", rows=42)
+    write_output(s3, "curated", "orders/daily_totals/", rows=None)  # no expected_min_rows declared
+
+
+def checker(aws: dict[str, Any], **kwargs: Any) -> IntegrationCheck:
+    return IntegrationCheck(glue=aws["glue"], s3=aws["s3"], ssm=aws["ssm"], names=NAMES, **kwargs)
+
+
+def latest_run(job: str) -> Any:
+    return glue_backends[DEFAULT_ACCOUNT_ID][REGION].jobs[job].job_runs[-1]
+
+
+def lines(results: list[Any]) -> list[str]:
+    return [r.line() for r in results]
+
+
+def test_all_jobs_succeed_with_outputs_and_rows(aws: dict[str, Any]) -> None:
+    write_all_outputs(aws["s3"])
+    results = checker(aws).check_group(ORDERS)
+    assert all(r.passed for r in results), lines(results)
+    assert [r.name for r in results] == [
+        "orders/conform_orders run",
+        "orders/conform_orders duration",
+        "orders/conform_orders output orders",
+        "orders/conform_orders output orders rows",
+        "orders/daily_totals run",
+        "orders/daily_totals duration",
+        "orders/daily_totals output totals",
+    ]
+    assert results[3].detail == "42 rows (at least 1)"
+    # the jobs really were started, in order, one run each
+    glue = aws["glue"]
+    assert [len(glue.get_job_runs(JobName=j)["JobRuns"]) for j in (CONFORM, TOTALS)] == [1, 1]
+
+
+def test_failed_run_fails_and_stops_the_group(aws: dict[str, Any]) -> None:
+    write_all_outputs(aws["s3"])
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
+
+    def fail_the_run(_: float) -> None:
+        latest_run(CONFORM).status = "FAILED"
+
+    results = checker(aws, sleep=fail_the_run).check_group(ORDERS)
+    assert [(r.name, r.passed) for r in results] == [
+        ("orders/conform_orders run", False),
+        ("orders/daily_totals", False),
+    ]
+    assert "ended FAILED" in results[0].detail
+    assert "not run" in results[1].detail
+    assert aws["glue"].get_job_runs(JobName=TOTALS)["JobRuns"] == []
+
+
+def test_run_that_never_ends_times_out(aws: dict[str, Any]) -> None:
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
+    now = [0.0]
+
+    def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    results = checker(aws, timeout_seconds=60, poll_seconds=15, clock=lambda: now[0], sleep=advance).check_group(ORDERS)
+    assert not results[0].passed
+    assert "still" in results[0].detail and "after 60s" in results[0].detail
+    assert now[0] == 60  # polled every 15 s until the deadline, no longer
+
+
+def test_missing_output_fails(aws: dict[str, Any]) -> None:
+    write_output(aws["s3"], "conformed", "orders/current/", rows=5)
+    results = checker(aws).check_group(ORDERS)
+    failed = [r for r in results if not r.passed]
+    assert [r.name for r in failed] == ["orders/daily_totals output totals"]
+    assert "no objects under s3://lake-curated/orders/daily_totals/" in failed[0].detail
+
+
+def test_too_few_rows_fail(aws: dict[str, Any]) -> None:
+    write_output(aws["s3"], "conformed", "orders/current/", rows=0)
+    write_output(aws["s3"], "curated", "orders/daily_totals/", rows=None)
+    results = checker(aws).check_group(ORDERS)
+    failed = [(r.name, r.detail) for r in results if not r.passed]
+    assert failed == [
+        ("orders/conform_orders output orders rows", "0 rows (fewer than 1)"),
+        ("orders/daily_totals", "not run: orders/conform_orders failed"),
+    ]
+
+
+def test_missing_manifest_fails(aws: dict[str, Any]) -> None:
+    write_output(aws["s3"], "conformed", "orders/current/", rows=None)
+    results = checker(aws).check_group(ORDERS)
+    failed = [r for r in results if not r.passed]
+    assert failed[0].name == "orders/conform_orders output orders rows"
+    assert "no manifest s3://lake-conformed/orders/current/_manifest.json" in failed[0].detail
+
+
+def test_run_longer_than_the_job_timeout_fails(aws: dict[str, Any], tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    for source in (FIXTURES / "jobs" / "orders").iterdir():
+        (folder / source.name).write_text(source.read_text())
+    spec = (folder / "group.yaml").read_text().replace("bookmarks: true", "bookmarks: true\n    timeout_minutes: 1")
+    (folder / "group.yaml").write_text(spec)
+    (group,) = discover(tmp_path, "dev", CONFIG.environment_names)
+    write_all_outputs(aws["s3"])
+    results = checker(aws).check_group(group)
+    duration = next(r for r in results if r.name == "orders/conform_orders duration")
+    assert not duration.passed
+    assert duration.detail == "123s exceeds the job timeout of 60s"  # moto reports every run as 123 s
+
+
+def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    write_all_outputs(aws["s3"])
+    argv = [
+        "--config",
+        str(DEFAULT_CONFIG_PATH),
+        "--env",
+        "dev",
+        "--jobs-dir",
+        str(FIXTURES / "jobs"),
+        "--group",
+        "orders",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 7 and all(line.startswith("PASS orders/") for line in out)
+    aws["s3"].delete_object(Bucket="lake-conformed", Key="orders/current/_manifest.json")
+    assert main(argv) == 1
+    assert any(
+        line.startswith("FAIL orders/conform_orders output orders rows")
+        for line in capsys.readouterr().out.splitlines()
+    )
+    assert main([*argv[:-1], "nosuchgroup"]) == 1
+    assert "unknown nosuchgroup" in capsys.readouterr().out
