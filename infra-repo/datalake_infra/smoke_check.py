@@ -139,16 +139,14 @@ class SmokeCheck:
         return f"bucket {name} exists"
 
     def _bucket_arn(self, entry: ContractParameter, arn: str) -> str:
-        assert entry.zone is not None
-        name = self._value(self.names.bucket_name(entry.zone))
+        name = self._value(self.names.bucket_name(_zone_of(entry)))
         expected = f"arn:{self._partition()}:s3:::{name}"
         if arn != expected:
             raise CheckFailed(f"is {arn}, but the {entry.zone} bucket is {expected}")
         return f"matches bucket {name}"
 
     def _database(self, entry: ContractParameter, name: str) -> str:
-        assert entry.zone is not None
-        expected = self.names.glue_database_name(entry.zone)
+        expected = self.names.glue_database_name(_zone_of(entry))
         if name != expected:
             raise CheckFailed(f"is {name}, expected {expected}")
         try:
@@ -245,6 +243,12 @@ class SmokeCheck:
     def _partition(self) -> str:
         partition: str = self.session.get_partition_for_region(self.session.region_name)
         return partition
+
+
+def _zone_of(entry: ContractParameter) -> str:
+    if entry.zone is None:
+        raise CheckFailed(f"the naming module lists {entry.path} without its zone")
+    return entry.zone
 
 
 def _split(value: str) -> list[str]:

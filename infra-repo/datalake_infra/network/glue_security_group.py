@@ -35,7 +35,8 @@ class GlueSecurityGroup(Construct):
         # The HTTPS rules are written inline on purpose: EC2 drops a new group's default allow-all egress
         # rule only when the group itself lists egress rules, not when rules are separate resources.
         resource = group.node.default_child
-        assert isinstance(resource, ec2.CfnSecurityGroup)
+        if not isinstance(resource, ec2.CfnSecurityGroup):
+            raise TypeError(f"expected the group's CfnSecurityGroup, got {type(resource).__name__}")
         resource.security_group_egress = [
             ec2.CfnSecurityGroup.EgressProperty(
                 ip_protocol="tcp",

@@ -117,7 +117,8 @@ class LakeVpc(Construct):
         )
         # the L2 only knows retention periods as enum members; the config holds the number of days
         log_group_resource = self.flow_log_group.node.default_child
-        assert isinstance(log_group_resource, logs.CfnLogGroup)
+        if not isinstance(log_group_resource, logs.CfnLogGroup):
+            raise TypeError(f"expected the log group's CfnLogGroup, got {type(log_group_resource).__name__}")
         log_group_resource.retention_in_days = log_retention_days
         self.flow_log = self.vpc.add_flow_log(
             "FlowLog",
