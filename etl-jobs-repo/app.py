@@ -1,0 +1,27 @@
+"""The ETL app: one self-mutating branch pipeline per environment, each deploying that environment's job groups."""
+
+import aws_cdk as cdk
+
+from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from etl_jobs.spec import JOBS_DIR
+from etl_jobs.stage import EtlStage
+from lakeops.checks import enable_nag
+from lakeops.pipeline import BranchPipelineStack
+
+app = cdk.App()
+# the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
+config = load(app.node.try_get_context("config") or DEFAULT_CONFIG_PATH)
+for env_name in config.environment_names:
+    BranchPipelineStack(
+        app,
+        names_for(config, env_name).pipeline_stack_name("etl"),
+        config=config,
+        repository="etl",
+        environment=env_name,
+        stage_factory=lambda scope, construct_id, target: EtlStage(
+            scope, construct_id, config=config, env_name=target, jobs_dir=JOBS_DIR
+        ),
+        verify_module="etl_jobs.integration_check",
+    )
+enable_nag(app)
+app.synth()

@@ -1,0 +1,39 @@
+"""The groups shipped in `jobs/` with the real job library: the stage the pipelines deploy, nag and lint clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+
+from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from etl_jobs.library import LIBRARY_DIR
+from etl_jobs.spec import JOBS_DIR, discover
+from etl_jobs.stage import EtlStage
+from lakeops.checks import cfn_lint, enable_nag, synth
+
+CONFIG = load(DEFAULT_CONFIG_PATH)
+
+
+@pytest.fixture(scope="module")
+def stage_and_assembly(tmp_path_factory: pytest.TempPathFactory) -> tuple[EtlStage, Path]:
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("repository-groups")))
+    stage = EtlStage(app, "test", config=CONFIG, env_name="test", jobs_dir=JOBS_DIR, library_dir=LIBRARY_DIR)
+    enable_nag(stage)
+    enable_nag(app)
+    return stage, Path(synth(app).directory)
+
+
+def test_every_shipped_group_has_a_stack(stage_and_assembly: tuple[EtlStage, Path]) -> None:
+    stage, _ = stage_and_assembly
+    groups = discover(JOBS_DIR, "test", CONFIG.environment_names)
+    assert groups, "jobs/ ships example groups"
+    names = names_for(CONFIG, "test")
+    expected = [names.stack_name("etl", f"group-{g.name}".replace("_", "-")) for g in groups]
+    assert [s.stack_name for s in stage.group_stacks] == expected
+
+
+def test_shipped_groups_are_cfn_lint_clean(stage_and_assembly: tuple[EtlStage, Path]) -> None:
+    _, assembly = stage_and_assembly
+    assert cfn_lint(assembly) == []
