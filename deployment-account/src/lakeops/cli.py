@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from datalake_config import ConfigError
-from lakeops.commands import bootstrap_cmd, config_cmd, promote_cmd, rehearse_cmd
+from lakeops.commands import bootstrap_cmd, config_cmd, job_cmd, promote_cmd, rehearse_cmd
 from lakeops.errors import LakeopsError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 # Each command group registers its own sub-commands; add a module here to add a group.
-COMMAND_GROUPS = [config_cmd, bootstrap_cmd, promote_cmd, rehearse_cmd]
+COMMAND_GROUPS = [config_cmd, bootstrap_cmd, promote_cmd, rehearse_cmd, job_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

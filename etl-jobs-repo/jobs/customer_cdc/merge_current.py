@@ -78,15 +78,19 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
     tombstones = context.read("previous_tombstones", args["input_previous_tombstones"], "parquet", TOMBSTONES)
     result = merge(current, events.drop("event_date"), CDC, tombstones=tombstones)
     partitions = touched_partitions(current, events)
+    # Both outputs derive from the previous files, and the first rebuild deletes some of them: compute both
+    # now (a lost executor fails the run, and the rerun is safe because the merge is idempotent).
+    new_current = result.current.localCheckpoint(eager=True)
+    new_tombstones = result.tombstones.localCheckpoint(eager=True)
     rebuild_partitions(
         context,
-        result.current,
+        new_current,
         args["output_current"],
         dataset="current",
         partition_by=PARTITION_COLUMNS,
         partitions=partitions,
     )
-    rebuild_dataset(context, result.tombstones, args["output_tombstones"], dataset="tombstones")
+    rebuild_dataset(context, new_tombstones, args["output_tombstones"], dataset="tombstones")
     return context.counts.as_dict()
 
 
