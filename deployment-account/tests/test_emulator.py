@@ -148,3 +148,11 @@ def _wait(cfn: Any, stack: str) -> str:
             return status
         time.sleep(0.2)
     return status
+
+
+def test_termination_protection_can_be_switched_on(emulator: Emulator) -> None:
+    cfn = client(emulator, "cloudformation")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    cfn.create_stack(StackName="protected", TemplateBody=json.dumps(template))
+    cfn.update_termination_protection(StackName="protected", EnableTerminationProtection=True)
+    assert cfn.describe_stacks(StackName="protected")["Stacks"][0]["EnableTerminationProtection"] is True

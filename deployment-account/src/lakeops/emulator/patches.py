@@ -7,6 +7,8 @@
 2. CloudFormation types moto does not model: see `models.py` (created through moto's backends).
 3. Custom resources: moto runs their Lambda handler in Docker, which does not exist here. The resource
    completes at once without running the handler; the rehearsal summary lists every one as "handler not run".
+4. `UpdateTerminationProtection`, which the CDK CLI calls for stacks with termination protection (our
+   stateful stacks where data is retained), is not implemented by moto; here it records the flag.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def apply() -> None:
     _patch_bucket_policy_conditions()
     _register_models()
     _complete_custom_resources_without_handler()
+    _add_update_termination_protection()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -92,3 +95,15 @@ def _complete_custom_resources_without_handler() -> None:
         return resource
 
     CustomModel.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
+
+
+def _add_update_termination_protection() -> None:
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def update_termination_protection(self: Any) -> Any:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+        return ActionResult({"StackId": stack.stack_id})
+
+    CloudFormationResponse.update_termination_protection = update_termination_protection  # type: ignore[attr-defined]
