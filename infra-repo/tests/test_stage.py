@@ -210,6 +210,17 @@ def test_zone_buckets_log_access_under_their_zone(synthesized: Synthesized, env:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_raw_zone_sends_object_events_to_eventbridge(synthesized: Synthesized, env: str) -> None:
+    notifications = synthesized.resources(env, "storage", "Custom::S3BucketNotifications").values()
+    targets = {
+        n["Properties"]["BucketName"]["Ref"]
+        for n in notifications
+        if "EventBridgeConfiguration" in n["Properties"]["NotificationConfiguration"]
+    }
+    assert targets == {PINNED_ZONE_BUCKETS[synthesized.config.raw_zone]}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_bucket_policy_denies_requests_without_tls(synthesized: Synthesized, env: str) -> None:
     buckets = synthesized.resources(env, "storage", "AWS::S3::Bucket")
     policies = synthesized.resources(env, "storage", "AWS::S3::BucketPolicy").values()

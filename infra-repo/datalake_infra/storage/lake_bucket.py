@@ -23,6 +23,7 @@ class LakeBucket(Construct):
         encryption_key: kms.IKey | None = None,
         access_logs: s3.IBucket | None = None,
         access_logs_prefix: str | None = None,
+        event_bridge: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
@@ -42,4 +43,5 @@ class LakeBucket(Construct):
             lifecycle_rules=list(lifecycle_rules),
             removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,
             auto_delete_objects=not retain,
+            event_bridge_enabled=event_bridge,
         )

@@ -14,6 +14,7 @@ from datalake_infra.customer_key import CustomerKey
 from datalake_infra.storage import lifecycle
 from datalake_infra.storage.alarm_topic import AlarmTopic
 from datalake_infra.storage.lake_bucket import LakeBucket
+from lakeops.checks import acknowledge
 
 
 class StorageStack(cdk.Stack):
@@ -50,6 +51,8 @@ class StorageStack(cdk.Stack):
                 encryption_key=self.data_key,
                 access_logs=self.access_logs,
                 access_logs_prefix=f"{zone}/",
+                # ETL job groups start on `Object Created` events from the zone that receives incoming data.
+                event_bridge=zone == config.raw_zone,
             ).bucket
             for zone in config.zones
         }
@@ -74,6 +77,18 @@ class StorageStack(cdk.Stack):
             )
         ContractValue(self, "DataKeyArn", names=names, path=names.data_key_arn, value=self.data_key.key_arn)
         ContractValue(self, "AlarmTopicArn", names=names, path=names.alarm_topic_arn, value=self.alarm_topic.topic_arn)
+        self._acknowledge_notifications_handler()
+
+    def _acknowledge_notifications_handler(self) -> None:
+        """CDK configures bucket notifications through one singleton Lambda per stack; its role is CDK's own."""
+        for construct in self.node.find_all():
+            if isinstance(construct, iam.CfnRole) and "BucketNotificationsHandler" in construct.node.path:
+                acknowledge(
+                    construct,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                    "CDK's bucket-notifications handler (enables EventBridge on the raw bucket) only writes its own "
+                    "logs through the AWS basic execution policy.",
+                )
 
     def _log_groups_statement(self) -> iam.PolicyStatement:
         """CloudWatch Logs may use the key for this account's log groups only (flow logs, Glue job logs)."""
