@@ -175,6 +175,68 @@ def _cloudwatch_alarm(account: str, region: str, name: str, props: dict[str, Any
     return alarm_name, {"Arn": alarm.alarm_arn}
 
 
+def _camel(value: Any, *, keep: tuple[str, ...] = ()) -> Any:
+    """CloudFormation's PascalCase property names as the service API's camelCase (values untouched)."""
+    if isinstance(value, list):
+        return [_camel(item, keep=keep) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key[:1].lower() + key[1:]: (item if key in keep else _camel(item, keep=keep)) for key, item in value.items()
+    }
+
+
+def _codebuild_project(account: str, region: str, name: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from moto.codebuild.models import codebuild_backends
+
+    project = props.get("Name") or name
+    api = _camel(props)
+    codebuild_backends[account][region].create_project(
+        project_name=project,
+        description=props.get("Description"),
+        project_source=api.get("source", {}),
+        artifacts=api.get("artifacts", {}),
+        environment=api.get("environment", {}),
+        service_role=props["ServiceRole"],
+        tags=props.get("Tags"),
+        cache=api.get("cache"),
+        timeout=props.get("TimeoutInMinutes"),
+        queued_timeout=props.get("QueuedTimeoutInMinutes"),
+        source_version=props.get("SourceVersion"),
+        logs_config=api.get("logsConfig"),
+        vpc_config=api.get("vpcConfig"),
+    )
+    return project, {"Arn": f"arn:aws:codebuild:{region}:{account}:project/{project}"}
+
+
+def _codepipeline(account: str, region: str, name: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from moto.codepipeline.models import codepipeline_backends
+
+    pipeline_name = props.get("Name") or name
+    # Action configurations keep their keys (ProjectName, BranchName, ...): the API spells them the same way.
+    definition = _camel(
+        {k: v for k, v in props.items() if k not in ("Tags", "RestartExecutionOnUpdate")}, keep=("Configuration",)
+    )
+    definition["name"] = pipeline_name
+    codepipeline_backends[account][region].create_pipeline(definition, props.get("Tags", []))
+    return pipeline_name, {"Version": "1"}
+
+
+def _codecommit_repository(account: str, region: str, name: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from moto.codecommit.models import codecommit_backends
+
+    repository = props["RepositoryName"]
+    metadata = codecommit_backends[account][region].create_repository(
+        repository, props.get("RepositoryDescription", "")
+    )
+    return metadata["repositoryId"], {
+        "Arn": metadata["Arn"],
+        "Name": repository,
+        "CloneUrlHttp": metadata["cloneUrlHttp"],
+        "CloneUrlSsh": metadata["cloneUrlSsh"],
+    }
+
+
 EMULATIONS = (
     Emulation("AWS::S3::BucketPolicy", "s3", _s3_bucket_policy),
     Emulation("AWS::SecretsManager::Secret", "secretsmanager", _secret),
@@ -187,6 +249,9 @@ EMULATIONS = (
     Emulation("AWS::SNS::Subscription", "sns", _sns_subscription),
     Emulation("AWS::SNS::TopicPolicy", "sns", _sns_topic_policy),
     Emulation("AWS::CloudWatch::Alarm", "cloudwatch", _cloudwatch_alarm),
+    Emulation("AWS::CodeBuild::Project", "codebuild", _codebuild_project),
+    Emulation("AWS::CodePipeline::Pipeline", "codepipeline", _codepipeline),
+    Emulation("AWS::CodeCommit::Repository", "codecommit", _codecommit_repository),
 )
 
 
