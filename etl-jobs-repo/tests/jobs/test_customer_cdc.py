@@ -128,3 +128,13 @@ def test_rerunning_the_merge_changes_nothing_and_replaces_the_files(
     assert after and not after & before, "the rebuild must replace the previous files, not add to them"
     current = spark.read.parquet(str(table))
     assert {r.customer_id: (r.email, r.country, r.tier) for r in current.collect()} == EXPECTED_CURRENT
+
+
+def test_catalog_columns_declared_in_the_spec_match_the_files(
+    lake: tuple[Path, list[RunResult]], written_columns: Any
+) -> None:
+    out, _ = lake
+    group = load_group(JOBS_DIR / "customer_cdc")
+    for job in group.jobs:
+        for output in job.outputs:
+            assert written_columns(lake_path(out, output)) == output.columns, f"{job.name}: {output.name}"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from etl_jobs.local_runner import RunResult, run_sample
-from etl_jobs.spec import JOBS_DIR
+from etl_jobs.local_runner import RunResult, lake_path, run_sample
+from etl_jobs.spec import JOBS_DIR, load_group
 
 
 def script(name: str) -> ModuleType:
@@ -93,3 +93,13 @@ def test_sample_outputs_and_quarantine_on_disk(spark: Any, lake: tuple[Path, lis
     assert "missing required field(s): id" in reasons
     assert any(reason.startswith("classification must be one of") for reason in reasons)
     assert quarantine.count() == 7
+
+
+def test_catalog_columns_declared_in_the_spec_match_the_files(
+    lake: tuple[Path, list[RunResult]], written_columns: Any
+) -> None:
+    out, _ = lake
+    group = load_group(JOBS_DIR / "legislators")
+    for job in group.jobs:
+        for output in job.outputs:
+            assert written_columns(lake_path(out, output)) == output.columns, f"{job.name}: {output.name}"
