@@ -288,7 +288,7 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
         iam = _session_in(aws, account).client("iam")
         names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
         assert names == ["acme-lake-cfn-execution", "acme-lake-cfn-execution-2"]
-    secret = _session_in(aws, DEP).client("secretsmanager").get_secret_value(SecretId="acme-lake/global-config")
+    secret = _session_in(aws, DEP).client("secretsmanager").get_secret_value(SecretId="acme-lake/config/global")
     assert json.loads(secret["SecretString"])["prefix"] == "acme-lake"
 
     again = FakeCli(example_config)

@@ -23,7 +23,7 @@ from lakeops.cli import build_parser, main
 
 DEPLOYMENT = "111111111111"
 REGION = "eu-west-1"
-SECRET = "acme-lake/global-config"
+SECRET = "acme-lake/config/global"
 EXAMPLE = str(DEFAULT_CONFIG_PATH)
 
 

@@ -65,8 +65,8 @@ def test_a_removed_environment_is_the_mirror_image(example: LakeConfig, variant:
 def test_a_prefix_rename_renames_every_name(example: LakeConfig, variant: Variant) -> None:
     result = diff(example, from_mapping(variant({"prefix": "beta-lake"})))
     assert result.fields == [("prefix", "acme-lake", "beta-lake")]
-    assert result.names_removed["lake"] == ["acme-lake-deployment", "acme-lake/global-config"]
-    assert result.names_added["lake"] == ["beta-lake-deployment", "beta-lake/global-config"]
+    assert result.names_removed["lake"] == ["acme-lake-deployment", "acme-lake/config/global"]
+    assert result.names_added["lake"] == ["beta-lake-deployment", "beta-lake/config/global"]
     for env in example.environment_names:
         scope = f"environment {env}"
         removed, added = result.names_removed[scope], result.names_added[scope]

@@ -103,7 +103,7 @@ def test_stack_and_role_names(example: LakeConfig) -> None:
 
 def test_lake_wide_names(example: LakeConfig) -> None:
     lake = lake_names(example)
-    assert lake.global_config_secret == "acme-lake/global-config"
+    assert lake.global_config_secret == "acme-lake/config/global"
     assert lake.deployment_stack_name == "acme-lake-deployment"
     assert lake.codecommit_repository("etl") == "acme-lake-etl"
     assert lake.cloudformation_execution_policy == "acme-lake-cfn-execution"

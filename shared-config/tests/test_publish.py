@@ -25,7 +25,7 @@ from datalake_config.publish import PublishError, config_digest, environment_fac
 
 DEPLOYMENT = "111111111111"
 REGION = "eu-west-1"
-SECRET = "acme-lake/global-config"
+SECRET = "acme-lake/config/global"
 FACTS_PER_ENVIRONMENT = 11
 
 Variant = Callable[..., dict[str, Any]]
@@ -236,7 +236,7 @@ def test_pull_refuses_an_invalid_published_value(deployment_stack: None, example
 
 
 def test_pull_of_a_missing_secret_is_refused(aws: None, tmp_path: Path) -> None:
-    with pytest.raises(PublishError, match="cannot read secret 'acme-lake/global-config'"):
+    with pytest.raises(PublishError, match="cannot read secret 'acme-lake/config/global'"):
         pull(SECRET, Sessions(region=REGION), tmp_path / "config.json")
     assert not (tmp_path / "config.json").exists()
 
@@ -287,7 +287,7 @@ def test_an_unreachable_removed_environment_becomes_a_note(
     plan = plan_publish(example, Sessions(region=REGION))
     # the rest of the plan stands: the secret and each remaining environment's digest
     changed = [(c.action, c.name.rsplit("/", 1)[-1]) for c in plan.changes]
-    assert changed == [("update", "global-config"), *[("update", "config-digest")] * 3]
+    assert changed == [("update", "global"), *[("update", "config-digest")] * 3]
     assert len(plan.notes) == 1
     assert plan.notes[0].startswith(
         "could not read the facts of removed environment 'staging' (555555555555/eu-west-1) under "

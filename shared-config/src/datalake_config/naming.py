@@ -229,7 +229,12 @@ class LakeNames:
 
     @property
     def global_config_secret(self) -> str:
-        return f"{self.prefix}/global-config"
+        """The Secrets Manager secret holding the validated config as JSON.
+
+        Not `.../global-config`: a name ending in a hyphen and six characters reads like the random
+        suffix Secrets Manager appends to ARNs, which makes partial-ARN lookups ambiguous.
+        """
+        return f"{self.prefix}/config/global"
 
     @property
     def deployment_stack_name(self) -> str:
