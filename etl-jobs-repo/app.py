@@ -1,5 +1,7 @@
 """The ETL app: one self-mutating branch pipeline per environment, each deploying that environment's job groups."""
 
+from pathlib import Path
+
 import aws_cdk as cdk
 
 from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
@@ -11,6 +13,8 @@ from lakeops.pipeline import BranchPipelineStack
 app = cdk.App()
 # the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
 config = load(app.node.try_get_context("config") or DEFAULT_CONFIG_PATH)
+# `-c jobs_dir=...` points the app at other job groups (the benchmark's generated ones); default: jobs/
+jobs_dir = Path(app.node.try_get_context("jobs_dir") or JOBS_DIR)
 for env_name in config.environment_names:
     BranchPipelineStack(
         app,
@@ -19,7 +23,7 @@ for env_name in config.environment_names:
         repository="etl",
         environment=env_name,
         stage_factory=lambda scope, construct_id, target: EtlStage(
-            scope, construct_id, config=config, env_name=target, jobs_dir=JOBS_DIR
+            scope, construct_id, config=config, env_name=target, jobs_dir=jobs_dir
         ),
         verify_module="etl_jobs.integration_check",
     )

@@ -10,12 +10,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-import yaml
 from aws_cdk import assertions
 
 from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
 from etl_jobs.layout import MAX_PARAMETERS, MAX_RESOURCES, MAX_TEMPLATE_BYTES
 from etl_jobs.stage import EtlStage
+from etl_jobs.synthetic import write_group
 from lakeops.checks import enable_nag, synth, templates
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -23,36 +23,6 @@ CONFIG = load(DEFAULT_CONFIG_PATH)
 BIG_GROUP_JOBS = 300
 SMALL_GROUPS = 20
 SMALL_GROUP_JOBS = 10
-
-
-def write_group(jobs_dir: Path, group: str, job_count: int) -> None:
-    """A group of chained jobs (raw → conformed → curated), like the ones engineers add."""
-    folder = jobs_dir / group
-    folder.mkdir(parents=True)
-    jobs = []
-    for n in range(job_count):
-        name = f"step_{n:03d}"
-        (folder / f"{name}.py").write_text(f'"""Generated job {group}/{name}."""\n')
-        source_zone = "raw" if n == 0 else "conformed"
-        jobs.append(
-            {
-                "name": name,
-                "script": f"{name}.py",
-                "inputs": [{"name": "source", "zone": source_zone, "prefix": f"{group}/step_{max(n - 1, 0):03d}/"}],
-                "outputs": [
-                    {
-                        "name": f"out_{n:03d}",
-                        "zone": "curated" if n == job_count - 1 else "conformed",
-                        "prefix": f"{group}/step_{n:03d}/",
-                        "columns": {"id": "string", "amount": "double", "updated_at": "timestamp"},
-                    }
-                ],
-                "bookmarks": n % 2 == 0,
-                "expected_min_rows": {f"out_{n:03d}": 1},
-            }
-        )
-    spec = {"description": f"generated group {group}", "raw_prefix": f"{group}/incoming/", "jobs": jobs}
-    (folder / "group.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def build(tmp: Path, jobs_dir: Path) -> tuple[EtlStage, Any]:
