@@ -156,3 +156,23 @@ def test_termination_protection_can_be_switched_on(emulator: Emulator) -> None:
     cfn.create_stack(StackName="protected", TemplateBody=json.dumps(template))
     cfn.update_termination_protection(StackName="protected", EnableTerminationProtection=True)
     assert cfn.describe_stacks(StackName="protected")["Stacks"][0]["EnableTerminationProtection"] is True
+
+
+def test_keys_from_cloudformation_answer_describe_key(emulator: Emulator) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{DEPLOYMENT}:root"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            }
+        ],
+    }
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy}}}}
+    cfn = client(emulator, "cloudformation")
+    cfn.create_stack(StackName="keys", TemplateBody=json.dumps(template))
+    assert _wait(cfn, "keys") == "CREATE_COMPLETE"
+    key_id = cfn.describe_stack_resources(StackName="keys")["StackResources"][0]["PhysicalResourceId"]
+    assert client(emulator, "kms").describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"] is True

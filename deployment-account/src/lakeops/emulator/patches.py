@@ -9,6 +9,9 @@
    completes at once without running the handler; the rehearsal summary lists every one as "handler not run".
 4. `UpdateTerminationProtection`, which the CDK CLI calls for stacks with termination protection (our
    stateful stacks where data is retained), is not implemented by moto; here it records the flag.
+5. KMS keys created by CloudFormation keep their `KeyPolicy` as a parsed object in moto, and every later
+   call that evaluates the key policy (DescribeKey...) then fails; here the policy is stored as JSON text,
+   as the KMS API stores it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def apply() -> None:
     _register_models()
     _complete_custom_resources_without_handler()
     _add_update_termination_protection()
+    _store_cloudformation_key_policies_as_text()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -107,3 +111,25 @@ def _add_update_termination_protection() -> None:
         return ActionResult({"StackId": stack.stack_id})
 
     CloudFormationResponse.update_termination_protection = update_termination_protection  # type: ignore[attr-defined]
+
+
+def _store_cloudformation_key_policies_as_text() -> None:
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any,
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]

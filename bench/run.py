@@ -1,0 +1,289 @@
+"""`make bench`: synth, scale, tests, jobs and rehearsal, measured the same way every time.
+
+Medians over `--runs` runs (the rehearsal and the test suites run once: each takes minutes). Peak memory is
+the largest summed RSS of the measured process tree (Python + the jsii Node process + Spark's JVM),
+sampled every 50 ms. Results go to `bench/results/latest.json` and a table on standard output.
+
+    python bench/run.py                 # everything (tens of minutes on 2 cores)
+    python bench/run.py --quick         # a tiny version of every section except tests and rehearsal
+    python bench/run.py --only synth scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ("infra-repo", "etl-jobs-repo")
+PARTS = ("shared-config", "deployment-account", "infra-repo", "etl-jobs-repo")
+SCALE_SIZES = (10, 50, 200, 500)
+CDC_ROWS = 1_000_000
+SECTIONS = ("synth", "scale", "tests", "jobs", "cdc", "rehearsal")
+# CloudFormation's hard limits per template.
+LIMITS = {"resources": 500, "bytes": 1_000_000, "parameters": 200, "outputs": 200}
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+def _tree_rss_kib(pid: int) -> int:
+    """Summed resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            with open(f"/proc/{entry}/statm") as statm:
+                rss[int(entry)] = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+def measure(command: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Wall seconds and peak memory (MiB) of one command; a failing command stops the benchmark."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        list(command), cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kib(process.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        tail = output.decode(errors="replace").splitlines()[-30:]
+        raise SystemExit(f"bench: `{' '.join(command)}` failed ({process.returncode}):\n" + "\n".join(tail))
+    return {"seconds": round(seconds, 2), "peak_mib": round(peak / 1024, 1)}
+
+
+def median_of(runs: int, once: Callable[[], dict[str, float]]) -> dict[str, Any]:
+    samples = [once() for _ in range(runs)]
+    return {
+        "seconds": round(statistics.median(s["seconds"] for s in samples), 2),
+        "peak_mib": round(statistics.median(s["peak_mib"] for s in samples), 1),
+        "runs": [s["seconds"] for s in samples],
+    }
+
+
+def cdk(*args: str) -> list[str]:
+    return [str(ROOT / "node_modules" / ".bin" / "cdk"), *args]
+
+
+# --- sections ---------------------------------------------------------------------------------------------
+def bench_synth(runs: int, scratch: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for app in APPS:
+        out = scratch / "synth" / app
+        result[app] = median_of(runs, lambda app=app, out=out: measure(cdk("synth", "--quiet", "-o", str(out)), cwd=ROOT / app))
+    result["make synth"] = median_of(runs, lambda: measure(["make", "--no-print-directory", "synth"], cwd=ROOT))
+    return result
+
+
+def bench_scale(runs: int, scratch: Path, sizes: Sequence[int]) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "etl-jobs-repo"))
+    from etl_jobs.synthetic import write_jobs
+
+    result: dict[str, Any] = {}
+    for size in sizes:
+        jobs_dir = scratch / f"jobs-{size}"
+        groups = write_jobs(jobs_dir, size)
+        out = scratch / f"scale-{size}"
+        command = cdk("synth", "--quiet", "-c", f"jobs_dir={jobs_dir}", "-o", str(out))
+        timing = median_of(runs, lambda command=command: measure(command, cwd=ROOT / "etl-jobs-repo"))
+        shape = assembly_shape(out)
+        result[str(size)] = {**timing, "groups": groups, **shape, "seconds_per_job": round(timing["seconds"] / size, 3)}
+    return result
+
+
+def assembly_shape(out: Path) -> dict[str, Any]:
+    """Stacks and the largest template of a cloud assembly (all stages), against CloudFormation's limits."""
+    largest = {"resources": 0, "bytes": 0, "parameters": 0, "outputs": 0}
+    stacks = 0
+    for template in out.rglob("*.template.json"):
+        body = json.loads(template.read_text())
+        stacks += 1
+        largest["resources"] = max(largest["resources"], len(body.get("Resources", {})))
+        largest["bytes"] = max(largest["bytes"], template.stat().st_size)
+        largest["parameters"] = max(largest["parameters"], len(body.get("Parameters", {})))
+        largest["outputs"] = max(largest["outputs"], len(body.get("Outputs", {})))
+    within = all(largest[key] <= limit for key, limit in LIMITS.items())
+    return {"stacks": stacks, "largest": largest, "within_limits": within}
+
+
+def bench_tests() -> dict[str, Any]:
+    result = {part: measure([sys.executable, "-m", "pytest", "-q", part], cwd=ROOT) for part in PARTS}
+    result["lint"] = measure(["make", "--no-print-directory", "lint"], cwd=ROOT)
+    return result
+
+
+def bench_jobs(runs: int, scratch: Path) -> dict[str, Any]:
+    """Each example job on the shipped sample data, in one process with one Spark session (as a laptop run)."""
+    code = (
+        "import json, sys, tempfile, time\n"
+        "from pathlib import Path\n"
+        "from lakejobs.context import local_spark\n"
+        "from etl_jobs.local_runner import run_sample\n"
+        "from etl_jobs.spec import discover\n"
+        "t = time.monotonic(); spark = local_spark('bench'); start = time.monotonic() - t\n"
+        "out = {'spark_start_seconds': round(start, 2)}\n"
+        "for group in discover():\n"
+        "    for r in run_sample(group.name, Path(tempfile.mkdtemp()), spark=spark, echo=lambda s: None):\n"
+        "        out[f'{r.group}/{r.job}'] = round(r.seconds, 2)\n"
+        "print(json.dumps(out))\n"
+    )
+    samples = [json.loads(_python_output(code)) for _ in range(runs)]
+    return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]}
+
+
+def bench_cdc(runs: int, rows: int) -> dict[str, Any]:
+    """The CDC merge against the group-by + join formulation, on generated data, in the same Spark session."""
+    code = f"""
+import json, time
+from pyspark.sql import functions as F
+from lakejobs.context import local_spark
+from lakejobs.cdc import CdcSpec, merge, merge_groupby
+spark = local_spark("bench-cdc")
+rows = {rows}
+current = (spark.range(rows).select(F.col("id").cast("string").alias("customer_id"),
+           F.lit("2024-01-01 00:00:00").cast("timestamp").alias("updated_at"),
+           (F.col("id") % 97).cast("string").alias("country"), (F.col("id") * 3).alias("balance")))
+events = (spark.range(rows).select(((F.col("id") * 7919) % (rows * 1.2)).cast("long").cast("string").alias("customer_id"),
+          (F.lit(1704067200) + (F.col("id") % 86400) * 10).cast("timestamp").alias("updated_at"),
+          (F.col("id") % 97).cast("string").alias("country"), F.col("id").alias("balance"),
+          F.when(F.col("id") % 10 == 0, F.lit("D")).otherwise(F.lit("U")).alias("op")))
+current = current.cache(); current.count(); events = events.cache(); events.count()
+spec = CdcSpec(keys=("customer_id",), timestamp="updated_at", op="op")
+out = {{}}
+for name, fn in (("window", merge), ("groupby_join", merge_groupby)):
+    times = []
+    for _ in range({runs}):
+        t = time.monotonic()
+        result = fn(current, events, spec)
+        result.current.write.format("noop").mode("overwrite").save()
+        result.tombstones.write.format("noop").mode("overwrite").save()
+        times.append(time.monotonic() - t)
+    times.sort()
+    out[name] = {{"seconds": round(times[len(times) // 2], 2), "events_per_second": round(rows / times[len(times) // 2])}}
+out["window_speedup"] = round(out["groupby_join"]["seconds"] / out["window"]["seconds"], 2)
+print(json.dumps(out))
+"""
+    return {"rows": rows, "events": rows, **json.loads(_python_output(code))}
+
+
+def bench_rehearsal(scratch: Path) -> dict[str, Any]:
+    return measure(["make", "--no-print-directory", "rehearse"], cwd=ROOT)
+
+
+def _python_output(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"bench: a measured Python snippet failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+# --- reporting --------------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "node": node,
+        "platform": platform.platform(),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"machine: {results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB"]
+    for name, value in results.items():
+        if name in ("machine", "date", "arguments"):
+            continue
+        lines.append(f"\n[{name}]")
+        for key, entry in value.items() if isinstance(value, dict) else []:
+            if isinstance(entry, dict) and "seconds" in entry:
+                extra = ""
+                if "stacks" in entry:
+                    largest = entry["largest"]
+                    extra = (
+                        f"  stacks {entry['stacks']}, largest {largest['resources']} resources / "
+                        f"{largest['bytes'] / 1024:.0f} KiB, within limits: {entry['within_limits']}"
+                    )
+                if "events_per_second" in entry:
+                    extra = f"  {entry['events_per_second']:,} events/s"
+                memory = f"  peak {entry['peak_mib']:.0f} MiB" if "peak_mib" in entry else ""
+                lines.append(f"  {key:<28} {entry['seconds']:>8.2f} s{memory}{extra}")
+            else:
+                lines.append(f"  {key:<28} {entry}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median reported)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run, no test suites or rehearsal")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    runs = 1 if args.quick else args.runs
+    sections = args.only or ([s for s in SECTIONS if s not in ("tests", "rehearsal")] if args.quick else SECTIONS)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "arguments": {"runs": runs, "quick": args.quick, "sections": list(sections)},
+    }
+    with tempfile.TemporaryDirectory(prefix="lake-bench-") as tmp:
+        scratch = Path(tmp)
+        for section in sections:
+            print(f"bench: {section} ...", flush=True)
+            if section == "synth":
+                results["synth"] = bench_synth(runs, scratch)
+            elif section == "scale":
+                results["scale"] = bench_scale(runs, scratch, (10,) if args.quick else SCALE_SIZES)
+            elif section == "tests":
+                results["tests"] = bench_tests()
+            elif section == "jobs":
+                results["jobs"] = bench_jobs(runs, scratch)
+            elif section == "cdc":
+                results["cdc"] = bench_cdc(runs, 20_000 if args.quick else CDC_ROWS)
+            elif section == "rehearsal":
+                results["rehearsal"] = {"make rehearse": bench_rehearsal(scratch)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
