@@ -13,7 +13,6 @@ check is printed; the exit status is 0 only when every check passed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import ConfigError, EnvironmentNames, load, names_for
 from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
+from lakejobs.io import MANIFEST_FILE, read_manifest_rows
 
-MANIFEST_FILE = "_manifest.json"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_POLL_SECONDS = 15.0
@@ -143,11 +142,9 @@ class IntegrationCheck:
         except ClientError as exc:
             return CheckResult(check, False, f"no manifest s3://{bucket}/{key} ({exc.response['Error']['Code']})")
         try:
-            rows = json.loads(body)["rows"]
-            if isinstance(rows, bool) or not isinstance(rows, int):
-                raise TypeError(rows)
-        except (ValueError, KeyError, TypeError):
-            return CheckResult(check, False, f"s3://{bucket}/{key}: expected JSON with an integer 'rows'")
+            rows = read_manifest_rows(body)
+        except ValueError as exc:
+            return CheckResult(check, False, f"s3://{bucket}/{key}: {exc}")
         return CheckResult(
             check, rows >= expected, f"{rows} rows ({'at least' if rows >= expected else 'fewer than'} {expected})"
         )

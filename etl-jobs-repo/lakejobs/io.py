@@ -6,11 +6,20 @@ Two rules hold everywhere here:
 - a rebuild never purges first: `rebuild_partitions` lists the files it will replace, writes the new
   generation beside them under new unique names, and only then deletes exactly the listed files, so a
   failed run leaves the previous data readable and a rerun converges to the same result.
+
+Every output sink finishes by writing `<dataset>/_manifest.json` (`MANIFEST_FILE`) with the rows this run
+wrote: the post-deploy integration check reads it instead of scanning the data. It is written last, so a
+manifest never describes data that is not in place yet, and its `_` prefix keeps it out of data listings
+(a rebuild never deletes it).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +31,8 @@ if TYPE_CHECKING:
     from lakejobs.context import JobContext
 
 FORMATS = ("json", "csv", "parquet")
+# Beside the data files of every output dataset; read by etl_jobs.integration_check.
+MANIFEST_FILE = "_manifest.json"
 CORRUPT_COLUMN = "_corrupt_record"
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Characters Spark percent-encodes in partition directory names (as its catalog utilities do).
@@ -41,6 +52,10 @@ class FileStore(Protocol):
 
     def delete_files(self, paths: Sequence[str]) -> None:
         """Delete exactly these files; raise if any could not be deleted."""
+        ...
+
+    def write_text(self, path: str, text: str) -> None:
+        """Create or replace the file at `path` with `text` (UTF-8); a reader sees the old or the new content."""
         ...
 
 
@@ -71,6 +86,18 @@ class LocalFileStore:
         for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
             if parent.is_dir() and not any(parent.iterdir()):
                 parent.rmdir()
+
+    def write_text(self, path: str, text: str) -> None:
+        target = Path(_strip_file_scheme(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed: a reader never sees half a file. The `_` prefix keeps the staging file
+        # out of data listings should a crash leave it behind.
+        staging = target.with_name(f"_{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            staging.write_text(text, encoding="utf-8")
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
 
 
 class S3FileStore:
@@ -105,6 +132,13 @@ class S3FileStore:
                 failures += [f"s3://{bucket}/{e['Key']} ({e.get('Code', 'error')})" for e in response.get("Errors", [])]
         if failures:
             raise OSError(f"could not delete {len(failures)} old file(s): {', '.join(failures[:5])}")
+
+    def write_text(self, path: str, text: str) -> None:
+        # A single PUT replaces an object atomically; the bucket's default encryption (the data key) applies.
+        bucket, key = split_s3_url(path)
+        if not key or key.endswith("/"):
+            raise ValueError(f"not an object URL (no file name): {path!r}")
+        self.client.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -266,13 +300,50 @@ def append_dataset(
 ) -> int:
     """Add rows as new files (unique names per write) beside what is there: for append-only datasets."""
     _check_format(fmt, path)
-    rows = frame.count()
-    writer = frame.write.mode("append").format(fmt)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(path)
+    _check_partition_columns(frame, partition_by, dataset)
+    store = context.store(path)
+    frame = frame.cache()
+    try:
+        rows = frame.count()
+        writer = frame.write.mode("append").format(fmt)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+    finally:
+        frame.unpersist()
+    write_manifest(context, store, path, dataset=dataset, rows=rows, mode="append")
     context.counts.add("written", dataset, rows)
     context.logger.info("appended %d %s row(s) to %s", rows, dataset, path)
+    return rows
+
+
+def write_manifest(context: JobContext, store: FileStore, path: str, *, dataset: str, rows: int, mode: str) -> str:
+    """Record what this run wrote to the dataset at `path` in `<path>/_manifest.json`; returns the manifest path.
+
+    `rows` counts this run's rows only: for an append the rows added, for a partition rebuild the rows of the
+    rebuilt partitions, for a whole rebuild the dataset.
+    """
+    manifest = join_path(path, MANIFEST_FILE)
+    document = {
+        "rows": rows,
+        "run_id": context.run_id,
+        "job": context.job_name,
+        "dataset": dataset,
+        "mode": mode,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    store.write_text(manifest, json.dumps(document, sort_keys=True) + "\n")
+    return manifest
+
+
+def read_manifest_rows(text: str | bytes) -> int:
+    """The `rows` of a manifest's text; ValueError when it is not JSON holding an integer `rows`."""
+    try:
+        rows = json.loads(text)["rows"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("expected JSON with an integer 'rows'") from None
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        raise ValueError(f"expected JSON with an integer 'rows', got {rows!r}")
     return rows
 
 
@@ -303,7 +374,7 @@ def rebuild_dataset(
 ) -> int:
     """Replace everything under `path` with `frame` (partitioned by `partition_by`), idempotently."""
     _check_partition_columns(frame, partition_by, dataset)
-    return _replace(context, frame, path, [path], dataset=dataset, fmt=fmt, partition_by=partition_by)
+    return _replace(context, frame, path, [path], dataset=dataset, fmt=fmt, partition_by=partition_by, mode="rebuild")
 
 
 def rebuild_partitions(
@@ -333,7 +404,9 @@ def rebuild_partitions(
         targets = sorted({tuple(p) for p in partitions}, key=repr)
         frame = frame.where(_in_partitions(partition_by, targets))
     locations = [join_path(path, partition_dir(partition_by, values)) for values in targets]
-    return _replace(context, frame, path, locations, dataset=dataset, fmt=fmt, partition_by=partition_by)
+    return _replace(
+        context, frame, path, locations, dataset=dataset, fmt=fmt, partition_by=partition_by, mode="rebuild_partitions"
+    )
 
 
 def _replace(
@@ -345,6 +418,7 @@ def _replace(
     dataset: str,
     fmt: str,
     partition_by: Sequence[str],
+    mode: str,
 ) -> int:
     _check_format(fmt, path)
     store = context.store(path)
@@ -362,6 +436,7 @@ def _replace(
     finally:
         frame.unpersist()
     store.delete_files(previous)
+    write_manifest(context, store, path, dataset=dataset, rows=rows, mode=mode)
     context.counts.add("written", dataset, rows)
     context.logger.info(
         "rebuilt %d location(s) of %s at %s: %d row(s) written, %d previous file(s) removed",

@@ -18,6 +18,8 @@ from moto.moto_api import state_manager
 from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
 from etl_jobs.integration_check import IntegrationCheck, main
 from etl_jobs.spec import discover
+from lakejobs.context import JobContext
+from lakejobs.io import MANIFEST_FILE, S3FileStore, rebuild_dataset, write_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = load(DEFAULT_CONFIG_PATH)
@@ -186,3 +188,36 @@ def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pyte
     )
     assert main([*argv[:-1], "nosuchgroup"]) == 1
     assert "unknown nosuchgroup" in capsys.readouterr().out
+
+
+def test_malformed_manifest_fails_naming_the_file(aws: dict[str, Any]) -> None:
+    aws["s3"].put_object(Bucket="lake-conformed", Key=f"orders/current/{MANIFEST_FILE}", Body=b'{"rows": "many"}')
+    result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", 1)
+    assert not result.passed
+    assert result.detail.startswith(
+        f"s3://lake-conformed/orders/current/{MANIFEST_FILE}: expected JSON with an integer"
+    )
+
+
+def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any], spark: Any, tmp_path: Path) -> None:
+    """A sink's manifest, local or written through the S3 store, is what the check counts: one format, one name."""
+    context = JobContext.local("orders/conform_orders", run_id="jr_1", spark=spark)
+    frame = spark.createDataFrame([("o1", 5), ("o2", 7), ("o3", 9)], "order_id string, amount int")
+    local = tmp_path / "orders" / "current"
+    rows = rebuild_dataset(context, frame, str(local), dataset="orders")
+    # What a deployed job's output holds: the data files and the manifest under the output prefix.
+    for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        aws["s3"].upload_file(str(file), "lake-conformed", f"orders/current/{file.relative_to(local).as_posix()}")
+    check = checker(aws)
+    assert check._check_rows("rows", "lake-conformed", "orders/current/", rows).passed
+    assert not check._check_rows("rows", "lake-conformed", "orders/current/", rows + 1).passed
+
+    write_manifest(
+        context,
+        S3FileStore(aws["s3"]),
+        "s3://lake-curated/orders/daily_totals/",
+        dataset="totals",
+        rows=2,
+        mode="rebuild",
+    )
+    assert check._check_rows("rows", "lake-curated", "orders/daily_totals/", 2).detail == "2 rows (at least 2)"

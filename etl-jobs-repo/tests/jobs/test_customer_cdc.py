@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ import pytest
 
 from etl_jobs.local_runner import RunResult, lake_path, run_job, run_sample
 from etl_jobs.spec import JOBS_DIR, load_group
+from lakejobs.io import MANIFEST_FILE, read_manifest_rows
 
 
 def script(name: str) -> ModuleType:
@@ -126,6 +128,8 @@ def test_rerunning_the_merge_changes_nothing_and_replaces_the_files(
     assert rerun.counts["written"] == {"current": 12, "tombstones": 3}
     after = {str(p) for p in table.rglob("*.parquet")}
     assert after and not after & before, "the rebuild must replace the previous files, not add to them"
+    manifest = json.loads((table / MANIFEST_FILE).read_text())
+    assert (manifest["rows"], manifest["run_id"]) == (12, rerun.run_id)
     current = spark.read.parquet(str(table))
     assert {r.customer_id: (r.email, r.country, r.tier) for r in current.collect()} == EXPECTED_CURRENT
 
@@ -138,3 +142,13 @@ def test_catalog_columns_declared_in_the_spec_match_the_files(
     for job in group.jobs:
         for output in job.outputs:
             assert written_columns(lake_path(out, output)) == output.columns, f"{job.name}: {output.name}"
+
+
+def test_each_output_manifest_holds_the_rows_written_and_meets_the_check(lake: tuple[Path, list[RunResult]]) -> None:
+    out, results = lake
+    group = load_group(JOBS_DIR / "customer_cdc")
+    for job, result in zip(group.jobs, results, strict=True):
+        for output in job.outputs:
+            rows = read_manifest_rows((lake_path(out, output) / MANIFEST_FILE).read_text())
+            assert rows == result.counts["written"][output.name], f"{job.name}: {output.name}"
+            assert rows >= job.expected_min_rows.get(output.name, 0)

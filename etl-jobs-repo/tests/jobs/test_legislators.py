@@ -12,6 +12,7 @@ import pytest
 
 from etl_jobs.local_runner import RunResult, lake_path, run_sample
 from etl_jobs.spec import JOBS_DIR, load_group
+from lakejobs.io import MANIFEST_FILE, read_manifest_rows
 
 
 def script(name: str) -> ModuleType:
@@ -103,3 +104,13 @@ def test_catalog_columns_declared_in_the_spec_match_the_files(
     for job in group.jobs:
         for output in job.outputs:
             assert written_columns(lake_path(out, output)) == output.columns, f"{job.name}: {output.name}"
+
+
+def test_each_output_manifest_holds_the_rows_written_and_meets_the_check(lake: tuple[Path, list[RunResult]]) -> None:
+    out, results = lake
+    group = load_group(JOBS_DIR / "legislators")
+    for job, result in zip(group.jobs, results, strict=True):
+        for output in job.outputs:
+            rows = read_manifest_rows((lake_path(out, output) / MANIFEST_FILE).read_text())
+            assert rows == result.counts["written"][output.name], f"{job.name}: {output.name}"
+            assert rows >= job.expected_min_rows.get(output.name, 0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +18,22 @@ from pyspark.sql.types import DateType, IntegerType, StringType, StructField, St
 from lakejobs.context import JobContext
 from lakejobs.io import (
     CORRUPT_COLUMN,
+    MANIFEST_FILE,
     DataQualityError,
     LocalFileStore,
     S3FileStore,
+    append_dataset,
     conform_to_schema,
     enforce_malformed_limit,
     error_records_as_corrupt,
     file_store,
     partition_dir,
     read_dataset,
+    read_manifest_rows,
     rebuild_dataset,
     rebuild_partitions,
     split_malformed,
+    write_manifest,
     write_quarantine,
 )
 
@@ -257,3 +263,117 @@ def test_rebuild_dataset_replaces_everything_under_the_path(spark: Any, tmp_path
         rebuild_dataset(context, spark.createDataFrame([], CURRENT), str(path), dataset="h", partition_by=["region"])
     with pytest.raises(ValueError, match="needs partition columns"):
         rebuild_partitions(context, spark.createDataFrame([], CURRENT), str(path), dataset="h", partition_by=[])
+
+
+# --- the row-count manifest ----------------------------------------------------------------------------
+
+
+def manifest(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((path / MANIFEST_FILE).read_text())
+    return document
+
+
+def assert_recent(written_at: str) -> None:
+    moment = datetime.fromisoformat(written_at)
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - moment) < timedelta(minutes=5)
+
+
+def test_every_rebuild_rewrites_the_manifest_and_never_deletes_it(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    first = spark.createDataFrame([("1", "a", "DE"), ("2", "b", "FR")], CURRENT)
+    rebuild_dataset(context_for(spark, "run-1"), first, str(path), dataset="history", partition_by=["country"])
+    written = manifest(path)
+    assert {k: written[k] for k in ("rows", "run_id", "job", "dataset", "mode")} == {
+        "rows": 2,
+        "run_id": "run-1",
+        "job": "tests/io",
+        "dataset": "history",
+        "mode": "rebuild",
+    }
+    assert_recent(written["written_at"])
+    assert str(path / MANIFEST_FILE) not in LocalFileStore().list_files(str(path))
+
+    second = spark.createDataFrame([("5", "e", "IT")], CURRENT)
+    rebuild_dataset(context_for(spark, "run-2"), second, str(path), dataset="history", partition_by=["country"])
+    assert (manifest(path)["rows"], manifest(path)["run_id"]) == (1, "run-2")
+    assert read_manifest_rows((path / MANIFEST_FILE).read_text()) == 1
+    # Only the manifest and the new generation are there: no staging file left beside it.
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
+        "_SUCCESS",
+        MANIFEST_FILE,
+        "country=IT",
+    ]
+
+
+def test_partition_rebuild_manifest_counts_the_rebuilt_partitions(spark: Any, table: Path) -> None:
+    assert (manifest(table)["rows"], manifest(table)["mode"]) == (3, "rebuild_partitions")
+    update = spark.createDataFrame([("1", "a2", "DE"), ("9", "z", "FR")], CURRENT)
+    written = rebuild_partitions(
+        context_for(spark, "run-1"),
+        update,
+        str(table),
+        dataset="current",
+        partition_by=["country"],
+        partitions=[("DE",)],
+    )
+    assert manifest(table)["rows"] == written == 1
+    assert manifest(table)["run_id"] == "run-1"
+
+
+def test_append_manifest_counts_this_runs_rows(spark: Any, tmp_path: Path, same_rows: SameRows) -> None:
+    path = tmp_path / "events"
+    batches = [[("1", "a", "DE"), ("2", "b", "FR")], [("3", "c", "FR")]]
+    for number, batch in enumerate(batches, start=1):
+        frame = spark.createDataFrame(batch, CURRENT)
+        append_dataset(
+            context_for(spark, f"run-{number}"), frame, str(path), dataset="events", partition_by=["country"]
+        )
+    assert {k: manifest(path)[k] for k in ("rows", "run_id", "mode")} == {
+        "rows": 1,
+        "run_id": "run-2",
+        "mode": "append",
+    }
+    same_rows(spark.read.parquet(str(path)), spark.createDataFrame([r for b in batches for r in b], CURRENT))
+    with pytest.raises(ValueError, match=r"partition column.* not in the frame: region"):
+        append_dataset(context_for(spark), frame, str(path), dataset="events", partition_by=["region"])
+
+
+def test_failed_write_leaves_the_previous_manifest(spark: Any, table: Path) -> None:
+    before = manifest(table)
+
+    @sf.udf("string")
+    def fail(name: str) -> str:
+        raise RuntimeError("the writer died")
+
+    failing = spark.createDataFrame([("1", "x", "DE")], CURRENT).withColumn("name", fail("name"))
+    with pytest.raises(Exception, match="the writer died"):
+        rebuild_partitions(
+            context_for(spark, "run-x"), failing, str(table), dataset="current", partition_by=["country"]
+        )
+    assert manifest(table) == before
+
+
+@mock_aws
+def test_s3_store_writes_the_manifest_beside_the_data(spark: Any) -> None:
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    client.put_object(Bucket="lake", Key="cur/country=DE/part-1.parquet", Body=b"x")
+    store = S3FileStore(client)
+    for run_id, rows in (("run-1", 7), ("run-2", 3)):
+        path = write_manifest(
+            context_for(spark, run_id), store, "s3://lake/cur/", dataset="current", rows=rows, mode="append"
+        )
+        assert path == f"s3://lake/cur/{MANIFEST_FILE}"
+    body = client.get_object(Bucket="lake", Key=f"cur/{MANIFEST_FILE}")["Body"].read()
+    assert (json.loads(body)["rows"], json.loads(body)["run_id"]) == (3, "run-2")
+    assert store.list_files("s3://lake/cur/") == ["s3://lake/cur/country=DE/part-1.parquet"]
+    with pytest.raises(ValueError, match="no file name"):
+        store.write_text("s3://lake/cur/", "{}")
+
+
+def test_manifest_rows_must_be_an_integer() -> None:
+    assert read_manifest_rows(b'{"rows": 0}') == 0
+    for text in ('{"rows": "12"}', '{"rows": true}', '{"rows": 1.5}', '{"count": 3}', "[1]", "not json"):
+        with pytest.raises(ValueError, match="integer 'rows'"):
+            read_manifest_rows(text)
