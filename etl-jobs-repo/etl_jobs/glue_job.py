@@ -27,7 +27,6 @@ MANAGED_ARGUMENTS = ("--job-bookmark-option", "--quarantine_path", "--TempDir", 
 GLUE_LOG_GROUP_PATTERN = "/aws-glue/jobs/{security_configuration}-role/*"
 # Glue's own temporary files live under the staging prefix the zone buckets expire (TRANSIENT_PREFIXES).
 STAGING_PREFIX = "staging/"
-QUARANTINE_PREFIX = "quarantine/"
 
 DATASET_OBJECTS = (
     "Objects under the job's declared input/output/quarantine/staging key prefixes only: Spark picks the "
@@ -80,7 +79,7 @@ class EtlJob(Construct):
         self.job_spec = job
         self.glue_job_name = names.glue_job_name(group.name, job.name)
         write_zone = job.outputs[0].zone
-        self.quarantine_prefix = f"{QUARANTINE_PREFIX}{group.name}/{job.name}/"
+        quarantine_zone, self.quarantine_prefix = job.quarantine_location(group.name)
         self.staging_prefix = f"{STAGING_PREFIX}{group.name}/{job.name}/"
 
         self.role = iam.Role(
@@ -102,7 +101,7 @@ class EtlJob(Construct):
             write_prefixes[output.zone].append(output.prefix)
         write_prefixes[write_zone].append(self.staging_prefix)
         if job.quarantine:
-            write_prefixes[write_zone].append(self.quarantine_prefix)
+            write_prefixes[quarantine_zone].append(self.quarantine_prefix)
         self._grant_writes(contract, write_prefixes)
         self._grant_keys(contract, stack, job, names)
         if job.needs_vpc:
@@ -118,7 +117,7 @@ class EtlJob(Construct):
             **job.arguments,
         }
         if job.quarantine:
-            arguments["--quarantine_path"] = contract.s3_url(write_zone, self.quarantine_prefix)
+            arguments["--quarantine_path"] = contract.s3_url(quarantine_zone, self.quarantine_prefix)
 
         self.job = glue.PySparkEtlJob(
             self,

@@ -20,9 +20,6 @@ from typing import Any
 from etl_jobs.spec import JOBS_DIR, Group, Job, Location, load_group
 
 SAMPLE_DATA_DIR = Path(__file__).resolve().parents[1] / "sample-data"
-# The deployed layout (etl_jobs.glue_job): malformed records of a job go to the zone of its first output,
-# under quarantine/<group>/<job>/. Local runs of a whole group mirror it.
-QUARANTINE_PREFIX = "quarantine/"
 
 Echo = Callable[[str], None]
 
@@ -167,7 +164,7 @@ def run_sample(
                 job.name,
                 {loc.name: lake_path(out_dir, loc) for loc in job.inputs},
                 {loc.name: lake_path(out_dir, loc) for loc in job.outputs},
-                quarantine=out_dir / job.outputs[0].zone / QUARANTINE_PREFIX / group.name / job.name,
+                quarantine=quarantine_path(out_dir, group, job),
                 spark=spark,
                 jobs_dir=jobs_dir,
                 echo=echo,
@@ -178,6 +175,12 @@ def run_sample(
 
 def lake_path(root: Path, location: Location) -> Path:
     return root / location.zone / location.prefix
+
+
+def quarantine_path(root: Path, group: Group, job: Job) -> Path:
+    """Where a local lake at `root` keeps the job's quarantine: the deployed layout (`Job.quarantine_location`)."""
+    zone, prefix = job.quarantine_location(group.name)
+    return root / zone / prefix
 
 
 def list_jobs(jobs_dir: Path = JOBS_DIR) -> list[Group]:

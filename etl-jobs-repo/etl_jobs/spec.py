@@ -29,6 +29,8 @@ ARG_RE = r"^--[a-z][a-z0-9_\-]*$"
 COLUMN_RE = r"^[a-z_][a-z0-9_]{0,127}$"
 HIVE_TYPE_RE = r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|binary|decimal\(\d+,\d+\))$"
 SCHEDULE_RE = r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
+# Malformed records of a job go under quarantine/<group>/<job>/ in the zone of its first output.
+QUARANTINE_ROOT = "quarantine/"
 
 WorkerType = Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"]
 Name = Annotated[str, Field(pattern=NAME_RE)]
@@ -84,6 +86,14 @@ class Job(_Strict):
         if unknown:
             raise ValueError(f"expected_min_rows names unknown outputs: {', '.join(unknown)}")
         return self
+
+    def quarantine_location(self, group_name: str) -> tuple[str, str]:
+        """(zone, key prefix) of this job's quarantine: what the deployed role, its argument and local runs use.
+
+        The zone of the first output, because the job's role already writes there and the quarantined records
+        sit next to the data they were kept out of.
+        """
+        return self.outputs[0].zone, f"{QUARANTINE_ROOT}{group_name}/{self.name}/"
 
 
 class Group(_Strict):

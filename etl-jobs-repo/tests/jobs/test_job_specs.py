@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_jobs.local_runner import RunnerError, job_argv, load_job_module, resolve, run_job
+from etl_jobs.local_runner import RunnerError, job_argv, load_job_module, quarantine_path, resolve, run_job
 from etl_jobs.spec import JOBS_DIR, discover
 from lakejobs.args import PLATFORM_ARGS
 
@@ -73,3 +73,18 @@ def test_runner_refusals_name_the_problem(tmp_path: Path) -> None:
             arguments={"max_malformed_fraction": "lots"},
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_quarantine_location_is_the_first_output_zone_under_group_and_job() -> None:
+    group = next(g for g in GROUPS if g.name == "customer_cdc")
+    assert group.job("conform_events").quarantine_location(group.name) == (
+        "conformed",
+        "quarantine/customer_cdc/conform_events/",
+    )
+    assert group.job("merge_current").quarantine_location(group.name) == (
+        "curated",
+        "quarantine/customer_cdc/merge_current/",
+    )
+    assert quarantine_path(Path("/lake"), group, group.job("conform_events")) == Path(
+        "/lake/conformed/quarantine/customer_cdc/conform_events"
+    )
