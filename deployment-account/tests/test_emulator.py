@@ -170,9 +170,26 @@ def test_keys_from_cloudformation_answer_describe_key(emulator: Emulator) -> Non
             }
         ],
     }
-    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy}}}}
+    tags = [{"Key": "lake:environment", "Value": "dev"}]
+    template = {
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy, "Tags": tags}},
+            # CloudFormation takes SSM parameter tags as a map
+            "KeyArn": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": "/keys/arn",
+                    "Type": "String",
+                    "Value": {"Fn::GetAtt": ["Key", "Arn"]},
+                    "Tags": {"lake:environment": "dev"},
+                },
+            },
+        }
+    }
     cfn = client(emulator, "cloudformation")
     cfn.create_stack(StackName="keys", TemplateBody=json.dumps(template))
     assert _wait(cfn, "keys") == "CREATE_COMPLETE"
-    key_id = cfn.describe_stack_resources(StackName="keys")["StackResources"][0]["PhysicalResourceId"]
-    assert client(emulator, "kms").describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"] is True
+    key_arn = client(emulator, "ssm").get_parameter(Name="/keys/arn")["Parameter"]["Value"]
+    kms = client(emulator, "kms")
+    assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["Enabled"] is True
+    assert kms.list_resource_tags(KeyId=key_arn)["Tags"] == [{"TagKey": "lake:environment", "TagValue": "dev"}]

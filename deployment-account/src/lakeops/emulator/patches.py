@@ -11,7 +11,8 @@
    stateful stacks where data is retained), is not implemented by moto; here it records the flag.
 5. KMS keys created by CloudFormation keep their `KeyPolicy` as a parsed object in moto, and every later
    call that evaluates the key policy (DescribeKey...) then fails; here the policy is stored as JSON text,
-   as the KMS API stores it.
+   as the KMS API stores it. Tags arrive in CloudFormation's shapes (Key/Value pairs for keys, a map for
+   SSM parameters), which moto's service code does not accept; they are translated to the API's shapes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def apply() -> None:
     _register_models()
     _complete_custom_resources_without_handler()
     _add_update_termination_protection()
-    _store_cloudformation_key_policies_as_text()
+    _translate_cloudformation_properties()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -113,10 +114,30 @@ def _add_update_termination_protection() -> None:
     CloudFormationResponse.update_termination_protection = update_termination_protection  # type: ignore[attr-defined]
 
 
-def _store_cloudformation_key_policies_as_text() -> None:
+def _translate_cloudformation_properties() -> None:
     from moto.kms.models import Key
+    from moto.ssm.models import Parameter
 
-    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    def key_properties(properties: dict[str, Any]) -> None:
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        properties["Tags"] = [
+            {"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+            for tag in properties.get("Tags", [])
+        ]
+
+    def parameter_properties(properties: dict[str, Any]) -> None:
+        # AWS::SSM::Parameter takes its tags as a map; moto's put_parameter wants the API's Key/Value list.
+        if isinstance(properties.get("Tags"), dict):
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in properties["Tags"].items()]
+
+    _before_create(Key, key_properties)
+    _before_create(Parameter, parameter_properties)
+
+
+def _before_create(model: Any, fix: Any) -> None:
+    """Let `fix` rewrite a resource's properties before moto's own CloudFormation create runs."""
+    original = model.create_from_cloudformation_json.__func__
 
     def create(
         cls: Any,
@@ -127,9 +148,7 @@ def _store_cloudformation_key_policies_as_text() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        properties = cloudformation_json.get("Properties", {})
-        if isinstance(properties.get("KeyPolicy"), dict):
-            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        fix(cloudformation_json.setdefault("Properties", {}))
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
-    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    model.create_from_cloudformation_json = classmethod(create)
