@@ -193,3 +193,33 @@ def test_keys_from_cloudformation_answer_describe_key(emulator: Emulator) -> Non
     kms = client(emulator, "kms")
     assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["Enabled"] is True
     assert kms.list_resource_tags(KeyId=key_arn)["Tags"] == [{"TagKey": "lake:environment", "TagValue": "dev"}]
+
+
+def test_standalone_security_group_egress_is_really_authorized(emulator: Emulator) -> None:
+    template = {
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.99.0.0/16"}},
+            "Group": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": "glue", "VpcId": {"Ref": "Vpc"}},
+            },
+            "SelfEgress": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {
+                    "GroupId": {"Fn::GetAtt": ["Group", "GroupId"]},
+                    "DestinationSecurityGroupId": {"Fn::GetAtt": ["Group", "GroupId"]},
+                    "IpProtocol": "tcp",
+                    "FromPort": 0,
+                    "ToPort": 65535,
+                },
+            },
+        }
+    }
+    cfn = client(emulator, "cloudformation")
+    cfn.create_stack(StackName="egress", TemplateBody=json.dumps(template))
+    assert _wait(cfn, "egress") == "CREATE_COMPLETE"
+    resources = {r["LogicalResourceId"]: r for r in cfn.describe_stack_resources(StackName="egress")["StackResources"]}
+    group_id = resources["Group"]["PhysicalResourceId"]
+    group = client(emulator, "ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    pairs = [pair["GroupId"] for rule in group["IpPermissionsEgress"] for pair in rule.get("UserIdGroupPairs", [])]
+    assert group_id in pairs

@@ -175,6 +175,25 @@ def _cloudwatch_alarm(account: str, region: str, name: str, props: dict[str, Any
     return alarm_name, {"Arn": alarm.alarm_arn}
 
 
+def _security_group_egress(account: str, region: str, name: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from moto.ec2.models import ec2_backends
+
+    rules, _ = ec2_backends[account][region].authorize_security_group_egress(
+        group_name_or_id=props["GroupId"],
+        ip_protocol=str(props["IpProtocol"]),
+        from_port=str(props.get("FromPort", -1)),
+        to_port=str(props.get("ToPort", -1)),
+        ip_ranges=[{"CidrIp": props["CidrIp"], "Description": props.get("Description")}] if "CidrIp" in props else [],
+        source_groups=[{"GroupId": props["DestinationSecurityGroupId"]}]
+        if "DestinationSecurityGroupId" in props
+        else [],
+        prefix_list_ids=[{"PrefixListId": props["DestinationPrefixListId"]}]
+        if "DestinationPrefixListId" in props
+        else [],
+    )
+    return rules[0].id if rules else name, {}
+
+
 def _camel(value: Any, *, keep: tuple[str, ...] = ()) -> Any:
     """CloudFormation's PascalCase property names as the service API's camelCase (values untouched)."""
     if isinstance(value, list):
@@ -252,6 +271,7 @@ EMULATIONS = (
     Emulation("AWS::CodeBuild::Project", "codebuild", _codebuild_project),
     Emulation("AWS::CodePipeline::Pipeline", "codepipeline", _codepipeline),
     Emulation("AWS::CodeCommit::Repository", "codecommit", _codecommit_repository),
+    Emulation("AWS::EC2::SecurityGroupEgress", "ec2", _security_group_egress),
 )
 
 
