@@ -115,6 +115,20 @@ def test_cloudformation_creates_the_types_moto_lacks(emulator: Emulator) -> None
                 "Type": "AWS::SSM::Parameter",
                 "Properties": {"Name": "/emulated/db-name", "Type": "String", "Value": {"Ref": "Db"}},
             },
+            "Alarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "failed-executions",
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "Namespace": "AWS/States",
+                    "MetricName": "ExecutionsFailed",
+                    "Statistic": "Sum",
+                    "Period": 300,
+                    "Dimensions": [{"Name": "StateMachineArn", "Value": "arn:aws:states:eu-west-1:1:stateMachine:x"}],
+                },
+            },
             "Handler": {
                 "Type": "Custom::NoHandlerHere",
                 "Properties": {"ServiceToken": f"arn:aws:lambda:{REGION}:{DEPLOYMENT}:function:absent"},
@@ -129,6 +143,8 @@ def test_cloudformation_creates_the_types_moto_lacks(emulator: Emulator) -> None
     # a Ref to an emulated type resolves to the real name, not moto's "None"
     assert client(emulator, "ssm").get_parameter(Name="/emulated/db-name")["Parameter"]["Value"] == "emulated_db"
     assert client(emulator, "secretsmanager").describe_secret(SecretId="lake/global-config")["Name"]
+    alarms = client(emulator, "cloudwatch").describe_alarms(AlarmNames=["failed-executions"])["MetricAlarms"]
+    assert alarms[0]["Dimensions"][0]["Name"] == "StateMachineArn"
     resources = {r["LogicalResourceId"]: r for r in cfn.describe_stack_resources(StackName="gaps")["StackResources"]}
     bucket = resources["Bucket"]["PhysicalResourceId"]
     assert "SecureTransport" in client(emulator, "s3").get_bucket_policy(Bucket=bucket)["Policy"]

@@ -166,7 +166,7 @@ def _cloudwatch_alarm(account: str, region: str, name: str, props: dict[str, Any
         threshold=float(props.get("Threshold", 0)),
         statistic=props.get("Statistic", ""),
         description=props.get("AlarmDescription", ""),
-        dimensions=[{"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])],
+        dimensions=props.get("Dimensions", []),
         alarm_actions=props.get("AlarmActions", []),
         datapoints_to_alarm=props.get("DatapointsToAlarm"),
         ok_actions=props.get("OKActions", []),

@@ -54,9 +54,9 @@ class Runner:
             print(f"✗ {name} ({record.seconds:.1f}s)", flush=True)
             if isinstance(exc, StepFailed):
                 raise
-            if isinstance(exc, (LakeopsError, OSError, ValueError, KeyError, RuntimeError)):
+            if isinstance(exc, Exception):  # an AWS error, a failed job...: this step failed, with its message
                 raise StepFailed(f"step '{name}' failed: {message}") from exc
-            raise
+            raise  # KeyboardInterrupt, SystemExit: stop everything (the emulator is still stopped on the way out)
         record.seconds = time.monotonic() - started
         suffix = f": {record.detail}" if record.detail else ""
         print(f"✓ {name} ({record.seconds:.1f}s){suffix}", flush=True)

@@ -1,0 +1,81 @@
+"""`lakeops rehearse`: a reduced rehearsal (dev only) end to end, and the ways it must stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from datalake_config import DEFAULT_CONFIG_PATH
+
+LAKEOPS = [sys.executable, "-m", "lakeops.cli"]
+
+
+def rehearse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run(
+        [*LAKEOPS, "rehearse", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1500, check=False
+    )
+
+
+def emulator_pid(output: str) -> int | None:
+    match = re.search(r"emulator pid (\d+)", output)
+    return int(match.group(1)) if match else None
+
+
+def alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text().lower()
+
+
+@pytest.fixture(scope="module")
+def dev_rehearsal(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    workdir = tmp_path_factory.mktemp("rehearsal")
+    # make test runs each repository's checks itself; the rehearsal here covers everything else
+    return rehearse("--env", "dev", "--skip-checks", "--yes", "--workdir", str(workdir), cwd=workdir)
+
+
+def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:
+    out = dev_rehearsal.stdout
+    assert dev_rehearsal.returncode == 0, out[-4000:] + dev_rehearsal.stderr[-4000:]
+    assert "REHEARSAL PASSED" in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines() if re.match(r"^dev\s+(infra|etl)\s", line)}
+    assert set(rows) == {"infra", "etl"}
+    infra = rows["infra"]
+    assert int(infra[2]) >= 4 and int(infra[3]) > 50  # stacks, resources really created
+    contract_present, contract_expected = infra[5].split("/")
+    assert contract_present == contract_expected
+    assert "job legislators/enrich" in out and "job customer_cdc/merge_current" in out
+    assert "verified in the buckets" in out
+    # honesty: what the emulator cannot create is listed, and custom resources are called out
+    assert "Not emulated" in out and "without running their Lambda handler" in out
+
+
+def test_the_emulator_is_gone_after_the_rehearsal(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:
+    pid = emulator_pid(dev_rehearsal.stdout)
+    assert pid is not None
+    assert not alive(pid)
+
+
+def test_a_broken_config_stops_at_validation_with_the_field_named(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["environments"]["prod"]["account"] = "12345"
+    broken = tmp_path / "config.yaml"
+    broken.write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = rehearse("--config", str(broken), "--yes", "--workdir", str(tmp_path / "work"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "environments.prod.account: must be 12 digits, got '12345'" in result.stderr
+    assert "✗ validate the shared config" in result.stdout
+    assert "REHEARSAL FAILED" in result.stdout
+    assert emulator_pid(result.stdout) is None  # stopped before anything started
+
+
+def test_environments_must_be_a_leading_part_of_the_order(tmp_path: Path) -> None:
+    result = rehearse("--env", "prod", "--yes", "--workdir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "leading part of the promotion order dev → test → prod" in result.stderr
