@@ -35,7 +35,7 @@ FORMATS = {
 
 
 class CatalogTable(Construct):
-    """An external table over `s3://<zone bucket>/<prefix>` with the output's declared columns."""
+    """An external table over `s3://<zone bucket>/<prefix>` with the output's declared columns and partition keys."""
 
     def __init__(
         self,
@@ -64,6 +64,11 @@ class CatalogTable(Construct):
                 description=f"{group.name}: output {output.name} ({output.format})",
                 table_type="EXTERNAL_TABLE",
                 parameters=parameters,
+                partition_keys=[
+                    glue.CfnTable.ColumnProperty(name=name, type=output.partition_types[name])
+                    for name in output.partition_by
+                ]
+                or None,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=contract.s3_url(output.zone, output.prefix),
                     input_format=input_format,

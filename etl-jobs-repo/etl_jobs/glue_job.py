@@ -114,6 +114,7 @@ class EtlJob(Construct):
             "--TempDir": contract.s3_url(write_zone, self.staging_prefix),
             "--group_name": group.name,
             "--job_short_name": job.name,
+            **job.partition_arguments(),
             **job.arguments,
         }
         if job.quarantine:
@@ -327,4 +328,8 @@ def _list_statement(bucket_arn: str, prefixes: list[str]) -> iam.PolicyStatement
 
 
 def _location_arguments(job: Job) -> set[str]:
-    return {f"--input_{loc.name}" for loc in job.inputs} | {f"--output_{loc.name}" for loc in job.outputs}
+    return (
+        {f"--input_{loc.name}" for loc in job.inputs}
+        | {f"--output_{loc.name}" for loc in job.outputs}
+        | set(job.partition_arguments())
+    )

@@ -1,8 +1,9 @@
 """Run a job group's Glue jobs on local Spark against local paths: what `lakeops job run` drives.
 
 The job script is loaded from its group folder exactly as Glue would run it, its arguments are built from
-the group spec (`--input_<name>`, `--output_<name>`, `--quarantine_path`, the spec's default arguments),
-and `main(context, args)` runs on a local SparkSession. Progress and row counts are printed.
+the group spec (`--input_<name>`, `--output_<name>`, `--partition_by_<output>`, `--quarantine_path`, the
+spec's default arguments), and `main(context, args)` runs on a local SparkSession. Progress and row counts
+are printed.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def job_argv(
         argv += [f"--input_{location.name}", _absolute(inputs[location.name])]
     for location in job.outputs:
         argv += [f"--output_{location.name}", _absolute(outputs[location.name])]
+    for option, columns in job.partition_arguments().items():
+        argv += [option, columns]
     if job.quarantine:
         if quarantine is None:
             raise RunnerError(f"{label} quarantines malformed records: give a quarantine path")

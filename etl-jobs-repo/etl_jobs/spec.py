@@ -34,6 +34,10 @@ QUARANTINE_ROOT = "quarantine/"
 
 WorkerType = Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"]
 Name = Annotated[str, Field(pattern=NAME_RE)]
+ColumnName = Annotated[str, Field(pattern=COLUMN_RE)]
+HiveType = Annotated[str, Field(pattern=HIVE_TYPE_RE)]
+# A job learns each output's partition columns from `--partition_by_<output> a,b` (lakejobs.args `tuple`).
+PARTITION_ARGUMENT_PREFIX = "--partition_by_"
 
 
 class SpecError(ValueError):
@@ -51,9 +55,34 @@ class Location(_Strict):
     zone: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,19}$")]
     prefix: Annotated[str, Field(pattern=PREFIX_RE)]
     format: Literal["json", "csv", "parquet"] = "parquet"
-    columns: dict[Annotated[str, Field(pattern=COLUMN_RE)], Annotated[str, Field(pattern=HIVE_TYPE_RE)]] = Field(
-        default_factory=dict, description="output schema for its Glue catalog table (column: Hive type), in order"
+    columns: dict[ColumnName, HiveType] = Field(
+        default_factory=dict,
+        description="output schema for its Glue catalog table (column: Hive type), in order; data files only",
     )
+    partition_by: list[ColumnName] = Field(
+        default_factory=list, description="partition columns, outermost first: directories <column>=<value>"
+    )
+    partition_types: dict[ColumnName, HiveType] = Field(
+        default_factory=dict, description="Hive type of every partition column (the catalog's partition keys)"
+    )
+
+    @model_validator(mode="after")
+    def _partitions_typed(self) -> Location:
+        duplicates = sorted({c for c in self.partition_by if self.partition_by.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"{self.name}: partition_by: listed twice: {', '.join(duplicates)}")
+        untyped = [c for c in self.partition_by if c not in self.partition_types]
+        if untyped:
+            raise ValueError(f"{self.name}: partition_types: no Hive type for partition column(s) {', '.join(untyped)}")
+        unused = sorted(set(self.partition_types) - set(self.partition_by))
+        if unused:
+            raise ValueError(f"{self.name}: partition_types: {', '.join(unused)} not in partition_by")
+        both = sorted(set(self.partition_by) & set(self.columns))
+        if both:
+            # Spark writes a partition column into the directory names, not the files: declaring it twice
+            # would give the catalog table a duplicate column.
+            raise ValueError(f"{self.name}: partition column(s) {', '.join(both)} must not also be in columns")
+        return self
 
 
 class Job(_Strict):
@@ -85,7 +114,21 @@ class Job(_Strict):
         unknown = sorted(set(self.expected_min_rows) - {o.name for o in self.outputs})
         if unknown:
             raise ValueError(f"expected_min_rows names unknown outputs: {', '.join(unknown)}")
+        partitioned_inputs = [loc.name for loc in self.inputs if loc.partition_by]
+        if partitioned_inputs:
+            raise ValueError(
+                f"inputs {', '.join(partitioned_inputs)}: partition_by is declared on the output of the job that "
+                "writes a dataset, not where it is read"
+            )
         return self
+
+    def partition_arguments(self) -> dict[str, str]:
+        """`--partition_by_<output>: a,b` for every partitioned output: how the job gets the declared layout."""
+        return {
+            f"{PARTITION_ARGUMENT_PREFIX}{output.name}": ",".join(output.partition_by)
+            for output in self.outputs
+            if output.partition_by
+        }
 
     def quarantine_location(self, group_name: str) -> tuple[str, str]:
         """(zone, key prefix) of this job's quarantine: what the deployed role, its argument and local runs use.

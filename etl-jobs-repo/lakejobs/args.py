@@ -45,6 +45,7 @@ GLUE_SYSTEM_ARGS = frozenset(
 GLUE_SYSTEM_PREFIXES = ("enable-", "job-bookmark-", "continuous-log-", "write-shuffle-")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -70,7 +71,21 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"expected one of {', '.join(sorted(_TRUE | _FALSE))}")
 
 
-_CONVERTERS: dict[type, Callable[[str], Any]] = {str: str, int: int, float: float, bool: _parse_bool}
+def _parse_columns(text: str) -> tuple[str, ...]:
+    columns = tuple(part.strip() for part in text.split(","))
+    if not all(_COLUMN_RE.match(column) for column in columns):
+        raise ValueError("expected comma-separated column names such as 'country,event_date'")
+    return columns
+
+
+# `tuple` is a list of column names, comma-separated: how the deployment passes an output's partition columns.
+_CONVERTERS: dict[type, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _parse_bool,
+    tuple: _parse_columns,
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,10 @@ class Arg:
         if not _NAME_RE.match(self.name):
             raise ValueError(f"argument name {self.name!r}: use lowercase letters, digits and underscores")
         if self.type not in _CONVERTERS:
-            raise ValueError(f"argument {self.name}: type must be one of str, int, float, bool, got {self.type!r}")
+            raise ValueError(
+                f"argument {self.name}: type must be one of str, int, float, bool, tuple (column names), "
+                f"got {self.type!r}"
+            )
 
     @property
     def required(self) -> bool:

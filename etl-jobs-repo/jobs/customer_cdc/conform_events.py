@@ -33,11 +33,11 @@ RAW_EVENTS = StructType(
         StructField("tier", StringType()),
     ]
 )
-PARTITION_COLUMNS = ("event_date",)
 
 ARGS = job_args(
     Arg("input_raw_events"),
     Arg("output_events"),
+    Arg("partition_by_events", tuple, help="the events' partition columns, as group.yaml declares them"),
     Arg("quarantine_path", help="malformed events, per run"),
     Arg("max_malformed_fraction", float, default=0.5, help="fail the run when more of the batch is malformed"),
 )
@@ -77,7 +77,7 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
     quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset="events")
     enforce_malformed_limit("events", quarantined, context.counts.read["raw_events"], args["max_malformed_fraction"])
     append_dataset(
-        context, conform_events(good), args["output_events"], dataset="events", partition_by=PARTITION_COLUMNS
+        context, conform_events(good), args["output_events"], dataset="events", partition_by=args["partition_by_events"]
     )
     return context.counts.as_dict()
 

@@ -8,7 +8,7 @@ failed run leaves the previous state readable and a rerun converges to the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -49,23 +49,23 @@ CURRENT = StructType(
     ]
 )
 TOMBSTONES = tombstone_schema(CURRENT, CDC)
-PARTITION_COLUMNS = ("country",)
 
 ARGS = job_args(
     Arg("input_events"),
     Arg("input_previous_current"),
     Arg("input_previous_tombstones"),
     Arg("output_current"),
+    Arg("partition_by_current", tuple, help="the current state's partition columns, as group.yaml declares them"),
     Arg("output_tombstones"),
 )
 
 
-def touched_partitions(current: DataFrame, events: DataFrame) -> list[tuple[Any, ...]]:
+def touched_partitions(current: DataFrame, events: DataFrame, partition_by: Sequence[str]) -> list[tuple[Any, ...]]:
     """Partitions whose content may change: where the events' keys live now, and where upserts put them."""
     keys = list(CDC.keys)
     event_keys = events.select(*keys).distinct()
-    where_now = current.join(event_keys, on=keys, how="left_semi").select(*PARTITION_COLUMNS)
-    where_next = events.where(~sf.col("op").isin(*CDC.delete_markers)).select(*PARTITION_COLUMNS)
+    where_now = current.join(event_keys, on=keys, how="left_semi").select(*partition_by)
+    where_next = events.where(~sf.col("op").isin(*CDC.delete_markers)).select(*partition_by)
     return sorted((tuple(r) for r in where_now.union(where_next).distinct().collect()), key=repr)
 
 
@@ -77,7 +77,8 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
     current = context.read("previous_current", args["input_previous_current"], "parquet", CURRENT)
     tombstones = context.read("previous_tombstones", args["input_previous_tombstones"], "parquet", TOMBSTONES)
     result = merge(current, events.drop("event_date"), CDC, tombstones=tombstones)
-    partitions = touched_partitions(current, events)
+    partition_by = args["partition_by_current"]
+    partitions = touched_partitions(current, events, partition_by)
     # Both outputs derive from the previous files, and the first rebuild deletes some of them: compute both
     # now (a lost executor fails the run, and the rerun is safe because the merge is idempotent).
     new_current = result.current.localCheckpoint(eager=True)
@@ -87,7 +88,7 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
         new_current,
         args["output_current"],
         dataset="current",
-        partition_by=PARTITION_COLUMNS,
+        partition_by=partition_by,
         partitions=partitions,
     )
     rebuild_dataset(context, new_tombstones, args["output_tombstones"], dataset="tombstones")

@@ -48,9 +48,9 @@ ARGS = job_args(
     Arg("input_memberships"),
     Arg("input_organizations"),
     Arg("output_history"),
+    Arg("partition_by_history", tuple, help="the history's partition columns, as group.yaml declares them"),
     Arg("quarantine_path", help="memberships naming an unknown person or organization"),
 )
-HISTORY_PARTITIONS = ("organization_type",)
 
 
 def legislator_history(
@@ -112,7 +112,9 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
     history, orphans = legislator_history(persons, memberships, organizations)
     write_quarantine(context, orphans, args["quarantine_path"], dataset="memberships")
     # The whole history is rebuilt: an organization type that lost every row is emptied, not left stale.
-    rebuild_dataset(context, history, args["output_history"], dataset="history", partition_by=HISTORY_PARTITIONS)
+    rebuild_dataset(
+        context, history, args["output_history"], dataset="history", partition_by=args["partition_by_history"]
+    )
     return context.counts.as_dict()
 
 

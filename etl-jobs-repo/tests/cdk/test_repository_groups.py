@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import assertions
 
 from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
 from etl_jobs.library import LIBRARY_DIR
@@ -37,3 +38,17 @@ def test_every_shipped_group_has_a_stack(stage_and_assembly: tuple[EtlStage, Pat
 def test_shipped_groups_are_cfn_lint_clean(stage_and_assembly: tuple[EtlStage, Path]) -> None:
     _, assembly = stage_and_assembly
     assert cfn_lint(assembly) == []
+
+
+def test_partition_columns_the_jobs_write_are_catalog_partition_keys(stage_and_assembly: tuple[EtlStage, Path]) -> None:
+    stage, _ = stage_and_assembly
+    keys: dict[str, list[tuple[str, str]]] = {}
+    for stack in stage.group_stacks:
+        for table in assertions.Template.from_stack(stack).find_resources("AWS::Glue::Table").values():
+            table_input = table["Properties"]["TableInput"]
+            keys[table_input["Name"]] = [(k["Name"], k["Type"]) for k in table_input.get("PartitionKeys", [])]
+    assert {name: columns for name, columns in keys.items() if columns} == {
+        "customer_cdc_events": [("event_date", "date")],
+        "customer_cdc_current": [("country", "string")],
+        "legislators_history": [("organization_type", "string")],
+    }

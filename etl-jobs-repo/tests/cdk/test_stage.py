@@ -308,7 +308,23 @@ def test_catalog_tables_for_outputs(built: dict[str, Any]) -> None:
         "amount",
         "updated_at",
     ]
-    assert tables["orders_totals"]["DatabaseName"] == "acme_lake_dev_curated"
+    assert "PartitionKeys" not in orders["TableInput"]
+    totals = tables["orders_totals"]
+    assert totals["DatabaseName"] == "acme_lake_dev_curated"
+    # In partition_by order (outermost first), typed from partition_types; not repeated among the columns.
+    assert totals["TableInput"]["PartitionKeys"] == [
+        {"Name": "order_date", "Type": "date"},
+        {"Name": "currency", "Type": "string"},
+    ]
+    assert [c["Name"] for c in totals["TableInput"]["StorageDescriptor"]["Columns"]] == ["orders", "total_amount"]
+
+
+def test_jobs_get_their_outputs_partition_columns_from_the_spec(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    totals = glue_job(tpl, "acme-lake-dev-orders-daily-totals")["DefaultArguments"]
+    assert totals["--partition_by_totals"] == "order_date,currency"
+    conform = glue_job(tpl, "acme-lake-dev-orders-conform-orders")["DefaultArguments"]
+    assert not any(name.startswith("--partition_by_") for name in conform)
 
 
 def test_verify_role_trusts_only_the_deployment_account(built: dict[str, Any]) -> None:

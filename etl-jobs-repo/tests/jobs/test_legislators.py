@@ -104,6 +104,11 @@ def test_catalog_columns_declared_in_the_spec_match_the_files(
     for job in group.jobs:
         for output in job.outputs:
             assert written_columns(lake_path(out, output)) == output.columns, f"{job.name}: {output.name}"
+            # The declared partition columns are the directory levels above every data file, outermost first.
+            root = lake_path(out, output)
+            for file in root.rglob("*.parquet"):
+                levels = [part.partition("=")[0] for part in file.relative_to(root).parts[:-1]]
+                assert levels == output.partition_by, f"{job.name}: {output.name}: {file}"
 
 
 def test_each_output_manifest_holds_the_rows_written_and_meets_the_check(lake: tuple[Path, list[RunResult]]) -> None:

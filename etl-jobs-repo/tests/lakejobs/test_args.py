@@ -114,3 +114,16 @@ def test_declarations_are_checked() -> None:
         Arg("when", type=list)
     with pytest.raises(ValueError, match="declared twice: a"):
         ArgSpec(Arg("a"), Arg("a", int))
+
+
+def test_tuple_arguments_are_comma_separated_column_names() -> None:
+    spec = ArgSpec(Arg("partition_by_current", tuple))
+    assert spec.parse(["--partition_by_current", "event_date, country"])["partition_by_current"] == (
+        "event_date",
+        "country",
+    )
+    for bad in ("", "country,", "Country", "a;b"):
+        with pytest.raises(
+            ArgumentError, match=r"--partition_by_current: expected tuple.*comma-separated column names"
+        ):
+            spec.parse([f"--partition_by_current={bad}"])
