@@ -53,10 +53,9 @@ GOLDEN_COMMANDS = [
     f"--profile acme-lake-deployment {CFG}",
     "lakeops config publish --yes --config shared-config/config.yaml --profile acme-lake-deployment",
     *[
-        f"cd {folder} && npx cdk deploy acme-lake-{repo}-{env}-pipeline --require-approval never "
-        f"--profile acme-lake-deployment {CFG}"
+        f"cd {folder} && npx cdk deploy acme-lake-{repo}-dev-pipeline acme-lake-{repo}-test-pipeline "
+        f"acme-lake-{repo}-prod-pipeline --require-approval never --profile acme-lake-deployment {CFG}"
         for repo, folder in (("infra", "infra-repo"), ("etl", "etl-jobs-repo"))
-        for env in ("dev", "test", "prod")
     ],
 ]
 GOLDEN_STEPS = [
@@ -70,9 +69,8 @@ GOLDEN_STEPS = [
     ("deploy the deployment-account stack", DEP, "acme-lake-deployment"),
     ("publish the shared config (global-config secret, environment facts)", DEP, "acme-lake-deployment"),
     *[
-        (f"deploy the {repo} pipeline for the {env} branch", DEP, "acme-lake-deployment")
+        (f"deploy the {repo} pipelines (dev, test, prod branches)", DEP, "acme-lake-deployment")
         for repo in ("infra", "etl")
-        for env in ("dev", "test", "prod")
     ],
 ]
 
@@ -94,7 +92,7 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
 ) -> None:
     assert cli.main(["bootstrap", "plan"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("lakeops bootstrap: 15 steps for acme-lake (deployment account 111111111111, eu-west-1)")
+    assert out.startswith("lakeops bootstrap: 11 steps for acme-lake (deployment account 111111111111, eu-west-1)")
     for number, (name, account, profile) in enumerate(GOLDEN_STEPS, start=1):
         heading = rf"^\s*{number}\. {re.escape(name)}\n\s+account {account}  region eu-west-1  profile {profile}$"
         assert re.search(heading, out, re.M), name
@@ -126,7 +124,7 @@ def test_profiles_and_app_directories_can_be_overridden(example_config: LakeConf
     steps = build_plan(example_config, _options(profiles=profiles, app_dirs={"infra": tmp_path}))
     assert steps[0].profile == "ops"
     assert {s.profile for s in steps if s.account == PROD} == {"lake-prod-admin"}
-    infra = [s for s in steps if s.stack_name and "-infra-" in s.stack_name]
+    infra = [s for s in steps if any("-infra-" in name for name in s.stack_names)]
     assert {s.command.cwd for s in infra if s.command} == {tmp_path.resolve()}
 
 
@@ -265,8 +263,10 @@ class FakeCli:
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             )
         elif argv[:2] == ("cdk", "deploy"):
-            session.client("cloudformation").create_stack(StackName=argv[2], TemplateBody=json.dumps(EMPTY_TEMPLATE))
-            if argv[2] == lake_names(self.config).deployment_stack_name:
+            stacks = argv[2 : argv.index("--require-approval")]
+            for stack in stacks:
+                session.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(EMPTY_TEMPLATE))
+            if lake_names(self.config).deployment_stack_name in stacks:
                 # what the real template creates: the secret, without a value
                 session.client("secretsmanager").create_secret(Name=lake_names(self.config).global_config_secret)
         elif argv[:3] == ("lakeops", "config", "publish"):
@@ -308,7 +308,7 @@ def test_apply_refuses_a_profile_of_another_account_before_acting(
     with pytest.raises(BootstrapError) as refused:
         _bootstrapper(example_config, runner, **options).apply(steps)
     message = str(refused.value)
-    assert message.startswith("step 4/15 (create or update the CloudFormation execution policy in test)")
+    assert message.startswith("step 4/11 (create or update the CloudFormation execution policy in test)")
     assert "profile 'wrong-account' has credentials for account 999999999999" in message
     assert "--profile test=PROFILE" in message
     # steps 1-3 ran; nothing in or after the test account did
@@ -324,10 +324,12 @@ def test_apply_stops_at_the_first_failure_with_the_step_and_its_last_lines(
     with pytest.raises(BootstrapError) as failed:
         _bootstrapper(example_config, runner).apply(steps)
     message = str(failed.value)
-    assert message.startswith("step 11/15 (deploy the infra pipeline for the test branch) failed with exit code 1")
+    assert message.startswith(
+        "step 10/11 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
+    )
     assert "| AccessDenied: not authorized to perform: iam:CreateRole" in message
-    assert "cd infra-repo && npx cdk deploy acme-lake-infra-test-pipeline" in message
-    assert runner.commands[-1].argv[2] == "acme-lake-infra-test-pipeline"  # nothing after it ran
+    assert "cd infra-repo && npx cdk deploy acme-lake-infra-dev-pipeline acme-lake-infra-test-pipeline" in message
+    assert "acme-lake-infra-test-pipeline" in runner.commands[-1].argv  # nothing after it ran
 
 
 def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapped_again(
@@ -357,7 +359,7 @@ def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapp
 
 def test_render_plan_numbers_steps(example_config: LakeConfig) -> None:
     text = render_plan(example_config, build_plan(example_config, _options()), ROOT)
-    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 16)]
+    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 12)]
 
 
 def _session_in(profiles: dict[str, str], account: str) -> Any:

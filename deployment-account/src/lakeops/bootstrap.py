@@ -92,7 +92,7 @@ class Step:
     region: str
     profile: str
     command: Command | None = None
-    stack_name: str | None = None
+    stack_names: tuple[str, ...] = ()  # the step is done when every one of these stacks is complete
     trusted_account: str | None = None  # a target's bootstrap must trust the deployment account
     execution_policies: tuple[str, ...] = ()
     policy_parts: tuple[PolicyPart, ...] = ()
@@ -198,7 +198,7 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             deployment.region,
             dep_profile,
             cdk("bootstrap", f"aws://{deployment.account}/{deployment.region}", "--profile", dep_profile),
-            stack_name=BOOTSTRAP_STACK,
+            stack_names=(BOOTSTRAP_STACK,),
         )
     ]
     for env_name in config.environment_names:
@@ -241,17 +241,18 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
                     "--cloudformation-execution-policies",
                     ",".join(policy_arns),
                 ),
-                stack_name=BOOTSTRAP_STACK,
+                stack_names=(BOOTSTRAP_STACK,),
                 trusted_account=deployment.account,
                 execution_policies=policy_arns,
                 role=env_name,
             )
         )
 
-    def deploy(stack: str, app: str, what: str) -> Step:
+    def deploy(stacks: Sequence[str], app: str, what: str) -> Step:
+        # One `cdk deploy` per app: the app is synthesized once for all the stacks it deploys.
         command = cdk(
             "deploy",
-            stack,
+            *stacks,
             "--require-approval",
             "never",
             "--profile",
@@ -261,10 +262,16 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             cwd=options.app_dir(app),
         )
         return Step(
-            StepKind.DEPLOY_STACK, what, deployment.account, deployment.region, dep_profile, command, stack_name=stack
+            StepKind.DEPLOY_STACK,
+            what,
+            deployment.account,
+            deployment.region,
+            dep_profile,
+            command,
+            stack_names=tuple(stacks),
         )
 
-    steps.append(deploy(lake.deployment_stack_name, "deployment", "deploy the deployment-account stack"))
+    steps.append(deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack"))
     publish = ["lakeops", "config", "publish", "--yes", "--config", config_path, "--profile", dep_profile]
     if options.endpoint_url:
         publish += ["--endpoint-url", options.endpoint_url]
@@ -278,10 +285,10 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             Command(tuple(publish), root),
         )
     )
-    for repository, app in (("infra", "infra"), ("etl", "etl")):
-        for env_name in config.environment_names:
-            stack = names_for(config, env_name).pipeline_stack_name(repository)
-            steps.append(deploy(stack, app, f"deploy the {repository} pipeline for the {env_name} branch"))
+    for repository in ("infra", "etl"):
+        stacks = [names_for(config, env).pipeline_stack_name(repository) for env in config.environment_names]
+        branches = ", ".join(config.branch_for(repository, env) for env in config.environment_names)
+        steps.append(deploy(stacks, repository, f"deploy the {repository} pipelines ({branches} branches)"))
     return steps
 
 
@@ -440,13 +447,20 @@ class Bootstrapper:
                 return None if not plan_publish(self.config, sessions).empty else "the published config is current"
             except PublishError:
                 return None
-        assert step.stack_name is not None
-        stack = _describe_stack(self._client(session, "cloudformation", step), step.stack_name)
-        if stack is None or stack["StackStatus"] not in COMPLETE_STATES:
+        assert step.stack_names
+        cloudformation = self._client(session, "cloudformation", step)
+        stacks = [_describe_stack(cloudformation, name) for name in step.stack_names]
+        if any(stack is None or stack["StackStatus"] not in COMPLETE_STATES for stack in stacks):
             return None
         if step.kind is StepKind.DEPLOY_STACK:
-            return f"stack {step.stack_name} is {stack['StackStatus']}"
-        return _bootstrap_current(stack, step)
+            states = ", ".join(
+                f"{name} is {stack['StackStatus']}"
+                for name, stack in zip(step.stack_names, stacks, strict=True)
+                if stack
+            )
+            return f"stack {states}" if len(stacks) == 1 else f"stacks {states}"
+        assert stacks[0] is not None
+        return _bootstrap_current(stacks[0], step)
 
 
 def _bootstrap_current(stack: Mapping[str, Any], step: Step) -> str | None:
