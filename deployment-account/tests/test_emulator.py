@@ -32,15 +32,24 @@ def client(emu: Emulator, service: str, session: Any = None) -> Any:
     return session.client(service, region_name=REGION, endpoint_url=emu.endpoint_url, verify=str(emu.cert))
 
 
-def tls_only_policy(bucket: str, extra: list[dict[str, Any]] | None = None) -> str:
+def tls_only_policy(bucket: str, extra: list[dict[str, Any]] | None = None, minimum_tls: float = 1.2) -> str:
+    """What CDK writes for `enforce_ssl=True, minimum_tls_version=1.2`."""
+    resources = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
     deny_plain_http = {
         "Effect": "Deny",
         "Principal": {"AWS": "*"},
         "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Resource": resources,
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    return json.dumps({"Version": "2012-10-17", "Statement": [deny_plain_http, *(extra or [])]})
+    deny_old_tls = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:*",
+        "Resource": resources,
+        "Condition": {"NumericLessThan": {"s3:TlsVersion": minimum_tls}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [deny_plain_http, deny_old_tls, *(extra or [])]})
 
 
 def test_operator_credentials_act_in_the_deployment_account(emulator: Emulator) -> None:
@@ -68,6 +77,14 @@ def test_tls_only_bucket_accepts_uploads_over_tls(emulator: Emulator) -> None:
     s3.put_bucket_policy(Bucket="tls-only-bucket", Policy=tls_only_policy("tls-only-bucket"))
     s3.put_object(Bucket="tls-only-bucket", Key="k", Body=b"x")
     assert s3.get_object(Bucket="tls-only-bucket", Key="k")["Body"].read() == b"x"
+
+
+def test_a_policy_demanding_more_than_the_emulator_offers_denies(emulator: Emulator) -> None:
+    s3 = client(emulator, "s3")
+    s3.create_bucket(Bucket="tls13-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="tls13-bucket", Policy=tls_only_policy("tls13-bucket", minimum_tls=1.3))
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket="tls13-bucket", Key="k", Body=b"x")
 
 
 def test_unconditional_deny_still_denies(emulator: Emulator) -> None:

@@ -8,9 +8,10 @@ job scripts call under `if __name__ == "__main__":`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from pyspark.sql.types import StructType
 
 from lakejobs import io
 from lakejobs.args import ArgSpec, JobArgs
+from lakejobs.catalog import register_written_partitions
 
 LOCAL_SPARK_CONF: dict[str, str] = {
     # Loopback only: a laptop (or CI box) has no business exposing Spark ports.
@@ -40,6 +42,8 @@ Main = Callable[["JobContext", JobArgs], Mapping[str, Mapping[str, int]]]
 
 def local_spark(app_name: str = "lakejobs-local", master: str = "local[2]") -> SparkSession:
     """A small local SparkSession configured like Glue where it matters (UTC, loopback only)."""
+    # Spark resolves its own address before reading any config; without this it probes the network interfaces.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in LOCAL_SPARK_CONF.items():
         builder = builder.config(key, value)
@@ -91,6 +95,8 @@ class JobContext:
         self.run_id = run_id
         self.logger = logger or logging.getLogger(f"lakejobs.{job_name}")
         self.counts = Counts()
+        # Per dataset path: (partition columns, partition values written): what the Glue edge registers.
+        self.written_partitions: dict[str, tuple[tuple[str, ...], set[tuple[Any, ...]]]] = {}
         self._s3_client = s3_client
 
     @classmethod
@@ -114,6 +120,14 @@ class JobContext:
         """The file store behind `path`: the local file system, or S3 through this context's client."""
         return io.file_store(path, s3_client=self._s3_client)
 
+    def record_partitions(self, path: str, partition_by: Sequence[str], values: Iterable[Sequence[Any]]) -> None:
+        """Note partitions a sink wrote under `path`, so the catalog can be told about them after the run."""
+        columns = tuple(partition_by)
+        known_columns, known = self.written_partitions.setdefault(path, (columns, set()))
+        if known_columns != columns:
+            raise ValueError(f"{path}: written with partition columns {known_columns} and then {columns}")
+        known.update(tuple(v) for v in values)
+
     def read(self, name: str, path: str, fmt: str, schema: StructType, *, incremental: bool = False) -> DataFrame:
         """Read input `name`; `incremental` inputs are the ones Glue bookmarks track (ignored locally)."""
         frame = io.read_dataset(self.spark, path, fmt, schema, store=self.store(path))
@@ -133,6 +147,7 @@ class GlueJobContext(JobContext):
         import boto3
 
         super().__init__(spark, job_name=job_name, run_id=run_id, s3_client=boto3.client("s3"))
+        self.glue_client = boto3.client("glue")
         self.glue_context = glue_context
         self.job = job
 
@@ -189,4 +204,11 @@ def run_in_glue(main: Main, spec: ArgSpec, argv: Sequence[str] | None = None) ->
     context.logger.info("run %s of %s with %s", context.run_id, context.job_name, args.redacted())
     counts = main(context, args)
     context.logger.info("counts %s", dict(counts))
+    # Before the bookmark commit: a failure here fails the run, and the rerun registers again (idempotent).
+    outputs = {name.removeprefix("output_"): value for name, value in args.items() if name.startswith("output_")}
+    registered = register_written_partitions(
+        context.glue_client, context.written_partitions, outputs, args["catalog_tables"]
+    )
+    for output, created in sorted(registered.items()):
+        context.logger.info("catalog: %d new partition(s) of %s registered", created, output)
     context.commit()

@@ -1,9 +1,9 @@
 """Changes to moto, applied inside the emulator process only, each closing a gap the rehearsal would hit.
 
 1. Bucket policies: moto ignores `Condition` blocks (an unsupported operator counts as satisfied), so
-   the TLS-only statement `Deny s3:* when aws:SecureTransport = false` denies every upload. The emulator
-   only serves TLS, so here `aws:SecureTransport` is true, and a statement whose condition does not hold
-   does not apply, as in AWS. The policies themselves stay in the templates, unchanged.
+   the TLS-only statements (`Deny s3:* when aws:SecureTransport = false`, `... when s3:TlsVersion < 1.2`)
+   deny every upload. The emulator only serves TLS 1.2+, so those keys are evaluated as such, and a
+   statement whose condition does not hold does not apply, as in AWS. The policies stay in the templates.
 2. CloudFormation types moto does not model: see `models.py` (created through moto's backends).
 3. Custom resources: moto runs their Lambda handler in Docker, which does not exist here. The resource
    completes at once without running the handler; the rehearsal summary lists every one as "handler not run".
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SECURE_TRANSPORT = "aws:securetransport"
 # moto finds models through `CloudFormationModel.__subclasses__()`, which holds weak references only.
 _REGISTERED: list[type] = []
 
@@ -55,16 +54,34 @@ def _patch_bucket_policy_conditions() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
+# What every request to the emulator carries: it only serves TLS, and negotiates TLS 1.2 or later.
+REQUEST_CONTEXT = {"aws:securetransport": "true", "s3:tlsversion": "1.2"}
+NUMERIC = {
+    "NumericEquals": lambda a, b: a == b,
+    "NumericNotEquals": lambda a, b: a != b,
+    "NumericLessThan": lambda a, b: a < b,
+    "NumericLessThanEquals": lambda a, b: a <= b,
+    "NumericGreaterThan": lambda a, b: a > b,
+    "NumericGreaterThanEquals": lambda a, b: a >= b,
+}
+
+
 def _conditions_hold(conditions: dict[str, Any]) -> bool:
-    """Evaluate `aws:SecureTransport` (true: TLS only); other keys keep moto's behaviour (not evaluated)."""
+    """Evaluate the transport conditions (`aws:SecureTransport`, `s3:TlsVersion`) against this emulator's
+    requests; conditions on other keys keep moto's behaviour (not evaluated, taken as holding)."""
     for operator, clauses in conditions.items():
-        if not operator.startswith("Bool"):
-            continue
         for key, expected in clauses.items():
-            if key.lower() != SECURE_TRANSPORT:
+            actual = REQUEST_CONTEXT.get(key.lower())
+            if actual is None:
                 continue
-            values = expected if isinstance(expected, list) else [expected]
-            if "true" not in [str(v).lower() for v in values]:
+            values = [str(v).lower() for v in (expected if isinstance(expected, list) else [expected])]
+            if operator.startswith("Bool"):
+                holds = actual in values
+            elif operator in NUMERIC:
+                holds = any(NUMERIC[operator](float(actual), float(v)) for v in values)
+            else:
+                continue
+            if not holds:
                 return False
     return True
 
