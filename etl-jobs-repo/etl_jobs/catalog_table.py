@@ -49,6 +49,7 @@ class CatalogTable(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         input_format, output_format, serde, serde_parameters = FORMATS[output.format]
+        self.output_name = output.name
         self.database_name = names.glue_database_name(output.zone)
         self.table_name = catalog_table_name(group, output.name)
         parameters = {"classification": output.format, "lake:group": group.name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from lakeops.checks import acknowledge
 from lakeops.generated_grants import flatten
 
 # Arguments this construct sets; a job's own `arguments` may not redefine them.
-MANAGED_ARGUMENTS = ("--job-bookmark-option", "--quarantine_path", "--TempDir", "--group_name", "--job_short_name")
+MANAGED_ARGUMENTS = (
+    "--job-bookmark-option",
+    "--quarantine_path",
+    "--TempDir",
+    "--group_name",
+    "--job_short_name",
+    "--catalog_tables",
+)
 # Where Glue writes the driver/executor output and error streams when a security configuration with
 # CloudWatch encryption is attached: /aws-glue/jobs/<security configuration>-role/<role name>/...
 GLUE_LOG_GROUP_PATTERN = "/aws-glue/jobs/{security_configuration}-role/*"
@@ -104,6 +112,20 @@ class EtlJob(Construct):
             write_prefixes[quarantine_zone].append(self.quarantine_prefix)
         self._grant_writes(contract, write_prefixes)
         self._grant_keys(contract, stack, job, names)
+        self.tables = [
+            CatalogTable(
+                self,
+                f"Table-{output.name}",
+                names=names,
+                contract=contract,
+                group=group,
+                output=output,
+            )
+            for output in job.outputs
+        ]
+        partitioned_tables = [t for t, output in zip(self.tables, job.outputs, strict=True) if output.partition_by]
+        if partitioned_tables:
+            self._grant_partition_registration(stack, contract, partitioned_tables)
         if job.needs_vpc:
             self._grant_network(stack, contract, connections)
 
@@ -119,6 +141,13 @@ class EtlJob(Construct):
         }
         if job.quarantine:
             arguments["--quarantine_path"] = contract.s3_url(quarantine_zone, self.quarantine_prefix)
+        if partitioned_tables:
+            # lakejobs registers the partitions a run wrote in these tables (lakejobs.catalog).
+            arguments["--catalog_tables"] = json.dumps(
+                {t.output_name: {"database": t.database_name, "table": t.table_name} for t in partitioned_tables},
+                sort_keys=True,
+                separators=(",", ":"),
+            )
 
         self.job = glue.PySparkEtlJob(
             self,
@@ -156,18 +185,6 @@ class EtlJob(Construct):
             SECURITY_CONFIGURATION.format(name=names.glue_security_configuration_name),
         )
         acknowledge_role_wildcards(self.role, self._explain)
-
-        self.tables = [
-            CatalogTable(
-                self,
-                f"Table-{output.name}",
-                names=names,
-                contract=contract,
-                group=group,
-                output=output,
-            )
-            for output in job.outputs
-        ]
 
     def _explained(self, reason: str, resources: list[str], only_for: tuple[str, ...] = ("",)) -> list[str]:
         """Record why these wildcard resources are needed, for actions starting with one of `only_for`."""
@@ -258,6 +275,35 @@ class EtlJob(Construct):
                 actions=["cloudwatch:PutMetricData"],
                 resources=self._explained(METRICS, ["*"], only_for=("cloudwatch:PutMetricData",)),
                 conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+
+    def _grant_partition_registration(
+        self, stack: cdk.Stack, contract: DeployTimeContract, tables: list[CatalogTable]
+    ) -> None:
+        databases = sorted({t.database_name for t in tables})
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetTable", "glue:BatchCreatePartition"],
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    *(stack.format_arn(service="glue", resource="database", resource_name=d) for d in databases),
+                    *(
+                        stack.format_arn(
+                            service="glue", resource="table", resource_name=f"{t.database_name}/{t.table_name}"
+                        )
+                        for t in tables
+                    ),
+                ],
+            )
+        )
+        # The catalog is encrypted with the data key (infra's catalog stack): reading the table and writing
+        # partitions go through Glue, and only through Glue.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[contract.data_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"glue.{stack.region}.amazonaws.com"}},
             )
         )
 

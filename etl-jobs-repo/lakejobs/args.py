@@ -236,6 +236,7 @@ PLATFORM_ARGS = (
     Arg("group_name", default="", help="the job group, set by the deployment"),
     Arg("job_short_name", default="", help="the job's name within its group, set by the deployment"),
     Arg("quarantine_path", default="", help="where malformed records go, set when the job quarantines"),
+    Arg("catalog_tables", default="", help="JSON: output name to its Glue table, for partition registration"),
 )
 
 

@@ -309,6 +309,8 @@ def append_dataset(
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
+        if partition_by:
+            context.record_partitions(path, partition_by, _partition_values(frame, partition_by))
     finally:
         frame.unpersist()
     write_manifest(context, store, path, dataset=dataset, rows=rows, mode="append")
@@ -433,6 +435,8 @@ def _replace(
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
+        if partition_by:
+            context.record_partitions(path, partition_by, _partition_values(frame, partition_by))
     finally:
         frame.unpersist()
     store.delete_files(previous)
@@ -447,6 +451,10 @@ def _replace(
         len(previous),
     )
     return rows
+
+
+def _partition_values(frame: DataFrame, partition_by: Sequence[str]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in frame.select(*partition_by).distinct().collect()]
 
 
 def _check_partition_columns(frame: DataFrame, partition_by: Sequence[str], dataset: str) -> None:

@@ -319,12 +319,33 @@ def test_catalog_tables_for_outputs(built: dict[str, Any]) -> None:
     assert [c["Name"] for c in totals["TableInput"]["StorageDescriptor"]["Columns"]] == ["orders", "total_amount"]
 
 
-def test_jobs_get_their_outputs_partition_columns_from_the_spec(built: dict[str, Any]) -> None:
+def test_jobs_get_their_outputs_partition_columns_and_register_partitions(built: dict[str, Any]) -> None:
     tpl = template(built, "dev", "group-orders")
     totals = glue_job(tpl, "acme-lake-dev-orders-daily-totals")["DefaultArguments"]
     assert totals["--partition_by_totals"] == "order_date,currency"
+    assert json.loads(totals["--catalog_tables"]) == {
+        "totals": {"database": "acme_lake_dev_curated", "table": "orders_totals"}
+    }
     conform = glue_job(tpl, "acme-lake-dev-orders-conform-orders")["DefaultArguments"]
-    assert not any(name.startswith("--partition_by_") for name in conform)
+    assert not any(name.startswith(("--partition_by_", "--catalog_tables")) for name in conform)
+
+    # Registering partitions: its own table only (plus the catalog and database Glue checks), and the data
+    # key that encrypts the catalog only through Glue.
+    statements = role_statements(tpl, "JobdailytotalsRole")
+    (catalog,) = [s for s in statements if "glue:BatchCreatePartition" in as_list(s["Action"])]
+    assert sorted(as_list(catalog["Action"])) == ["glue:BatchCreatePartition", "glue:GetTable"]
+    assert [r["Fn::Join"][1][-1] for r in catalog["Resource"]] == [
+        ":glue:eu-west-1:222222222222:catalog",
+        ":glue:eu-west-1:222222222222:database/acme_lake_dev_curated",
+        ":glue:eu-west-1:222222222222:table/acme_lake_dev_curated/orders_totals",
+    ]
+    via_glue = [
+        s
+        for s in statements
+        if s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", "").startswith("glue.")
+    ]
+    assert [sorted(as_list(s["Action"])) for s in via_glue] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+    assert not any("glue:BatchCreatePartition" in json.dumps(s) for s in role_statements(tpl, "JobconformordersRole"))
 
 
 def test_verify_role_trusts_only_the_deployment_account(built: dict[str, Any]) -> None:
