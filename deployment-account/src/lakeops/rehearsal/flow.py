@@ -91,6 +91,7 @@ def rehearse(options: Options, etl_data_step: EtlDataStep | None = None) -> int:
             try:
                 context = Context(options, config, runner, emu, aws_env)
                 _bootstrap(context)
+                summaries.append(_deployment_account_summary(context, workdir))
                 context.repos = make_repositories(options.project_root, workdir, config, APP_FOLDERS)
                 for env_name in selected:
                     _promote_into(context, env_name)
@@ -159,6 +160,28 @@ def _bootstrap(context: Context) -> None:
             cwd=options.project_root,
             label="lakeops bootstrap apply --yes --endpoint-url <emulator>",
         )
+
+
+def _deployment_account_summary(context: Context, workdir: Path) -> report.EnvironmentSummary:
+    """What bootstrap created in the deployment account: its own stack and every pipeline stack."""
+    config = context.config
+    summary = report.EnvironmentSummary("deployment", "all")
+    cloudformation = context.client("cloudformation")
+    templates = [
+        (
+            context.options.project_root / "deployment-account" / buildspec.CDK_OUT,
+            lake_names(config).deployment_stack_name,
+        )
+    ]
+    for kind, folder in APP_FOLDERS.items():
+        for env_name in config.environment_names:
+            templates.append((workdir / "synth" / folder, names_for(config, env_name).pipeline_stack_name(kind)))
+    for directory, stack in templates:
+        template = directory / f"{stack}.template.json"
+        summary.stacks.append(report.stack_report(template, stack, config.deployment.account, cloudformation))
+    summary.check = "bootstrap done"
+    summary.seconds = context.runner.steps[-1].seconds
+    return summary
 
 
 def _promote_into(context: Context, env_name: str) -> None:

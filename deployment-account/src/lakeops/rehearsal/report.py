@@ -72,7 +72,7 @@ class EnvironmentSummary:
 def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool) -> str:
     lines = ["", "Rehearsal summary", "=" * 17]
     header = (
-        f"{'env':<8} {'repo':<6} {'stacks':>6} {'created':>8} {'not emulated':>13} {'contract':>9} {'time':>7}  check"
+        f"{'env':<10} {'repo':<6} {'stacks':>6} {'created':>8} {'not emulated':>13} {'contract':>9} {'time':>7}  check"
     )
     lines.append(header)
     lines.append("-" * len(header))
@@ -81,11 +81,11 @@ def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool) 
         skipped = sum(sum(r.not_emulated.values()) for r in s.stacks)
         contract = f"{s.contract_present}/{s.contract_expected}" if s.contract_expected else "-"
         lines.append(
-            f"{s.env:<8} {s.repository:<6} {len(s.stacks):>6} {created:>8} {skipped:>13} {contract:>9} "
+            f"{s.env:<10} {s.repository:<6} {len(s.stacks):>6} {created:>8} {skipped:>13} {contract:>9} "
             f"{s.seconds:>6.1f}s  {s.check}"
         )
         for job in s.jobs:
-            lines.append(f"{'':<16}job {job}")
+            lines.append(f"{'':<18}job {job}")
     not_emulated: Counter[str] = Counter()
     custom: list[str] = []
     for s in summaries:
