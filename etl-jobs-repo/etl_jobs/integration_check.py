@@ -20,28 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import ConfigError, EnvironmentNames, load, names_for
 from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
 from lakejobs.io import MANIFEST_FILE, read_manifest_rows
+from lakeops.verify import CheckResult, report, verify_parser, verify_session
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_POLL_SECONDS = 15.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One line of the report."""
-
-    name: str
-    passed: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+SESSION_NAME = "etl-integration-check"
 
 
 @dataclass
@@ -126,7 +115,13 @@ class IntegrationCheck:
             listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100)
         except (ClientError, BotoCoreError) as exc:
             return [CheckResult(check, False, f"cannot list s3://.../{prefix}: {exc}")]
-        data = [o["Key"] for o in listing.get("Contents", []) if not o["Key"].endswith(MANIFEST_FILE)]
+        # `_SUCCESS`, the manifest and Spark's `_temporary/` are markers, not data: an output holding only
+        # markers has no rows, whatever a marker says.
+        data = [
+            o["Key"]
+            for o in listing.get("Contents", [])
+            if not any(part.startswith(("_", ".")) for part in o["Key"][len(prefix) :].split("/"))
+        ]
         if not data:
             return [CheckResult(check, False, f"no objects under s3://{bucket}/{prefix}")]
         results = [CheckResult(check, True, f"objects under s3://{bucket}/{prefix}")]
@@ -156,29 +151,9 @@ class IntegrationCheck:
         return self._buckets[zone]
 
 
-def session_for(region: str, role_arn: str | None, endpoint_url: str | None) -> boto3.Session:
-    """The current credentials, or the verify role assumed with them."""
-    base = boto3.Session(region_name=region)
-    if role_arn is None:
-        return base
-    sts = base.client("sts", endpoint_url=endpoint_url)
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="etl-integration-check")["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m etl_jobs.integration_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="the lake config (YAML, or the pulled JSON)")
-    parser.add_argument("--env", required=True, help="environment to check")
+    parser = verify_parser("python -m etl_jobs.integration_check", __doc__.splitlines()[0])
     parser.add_argument("--group", action="append", help="check only this group (repeatable)")
-    parser.add_argument("--role-arn", help="role to assume in the target account (the verify role)")
-    parser.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
-    parser.add_argument("--region", help="default: the environment's region from the config")
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for each job run"
     )
@@ -196,8 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = load(args.config)
-        names = names_for(config, args.env)
-        groups = discover(args.jobs_dir, args.env, config.environment_names)
+        names = names_for(config, args.env_name)
+        groups = discover(args.jobs_dir, args.env_name, config.environment_names)
     except (ConfigError, SpecError, KeyError, OSError) as exc:
         print(f"FAIL setup: {exc}", file=sys.stderr)
         return 1
@@ -210,9 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not groups:
         print(f"FAIL setup: no job groups found in {args.jobs_dir}")
         return 1
-    region = args.region or config.env(args.env).region
+    region = args.region or config.env(args.env_name).region
     try:
-        session = session_for(region, args.role_arn, args.endpoint_url)
+        session = verify_session(
+            region=region, role_arn=args.role_arn, endpoint_url=args.endpoint_url, session_name=SESSION_NAME
+        )
     except (ClientError, BotoCoreError) as exc:
         print(f"FAIL setup: cannot assume {args.role_arn}: {exc}")
         return 1
@@ -224,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_seconds=args.timeout,
         poll_seconds=args.poll,
     )
-    results = check.check_groups(groups)
-    for result in results:
-        print(result.line(), flush=True)
-    return 0 if results and all(r.passed for r in results) else 1
+    return report(check.check_groups(groups), f"job groups of {args.env_name} ({config.env(args.env_name).account})")
 
 
 if __name__ == "__main__":

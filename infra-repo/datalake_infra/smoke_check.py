@@ -15,25 +15,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import ConfigError, LakeConfig, load, names_for
 from datalake_config.naming import ContractParameter, EnvironmentNames, Kind
+from lakeops.verify import CheckResult, report, verify_parser, verify_session
 
 SESSION_NAME = "infra-smoke-check"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check, printed as one line."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
 class CheckFailed(Exception):
@@ -255,31 +243,11 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def session_for(*, region: str, role_arn: str | None, endpoint_url: str | None) -> Any:
-    """The current credentials, or those of `role_arn` (the stage's verify role) when given."""
-    base = boto3.Session(region_name=region)
-    if role_arn is None:
-        return base
-    sts = base.client("sts", endpoint_url=endpoint_url)
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m datalake_infra.smoke_check",
-        description="Verify that the infra contract parameters exist and point at real resources.",
+    parser = verify_parser(
+        "python -m datalake_infra.smoke_check",
+        "Verify that the infra contract parameters exist and point at real resources.",
     )
-    parser.add_argument("--config", required=True, help="the validated lake config (YAML or JSON)")
-    parser.add_argument("--env", required=True, dest="env_name", help="the environment to check")
-    parser.add_argument("--role-arn", help="assume this role first (the stage's verify role)")
-    parser.add_argument("--endpoint-url", help="send every AWS call here (an emulator)")
-    parser.add_argument("--region", help="defaults to the environment's region from the config")
     return parser.parse_args(argv)
 
 
@@ -296,16 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     region = args.region or target.region
     try:
-        session = session_for(region=region, role_arn=args.role_arn, endpoint_url=args.endpoint_url)
+        session = verify_session(
+            region=region, role_arn=args.role_arn, endpoint_url=args.endpoint_url, session_name=SESSION_NAME
+        )
     except (ClientError, BotoCoreError) as exc:
         print(CheckResult(f"assume role {args.role_arn}", False, str(exc)).line())
         return 1
     results = SmokeCheck(config, args.env_name, session, args.endpoint_url).run()
-    for result in results:
-        print(result.line())
-    failed = sum(not result.ok for result in results)
-    print(f"{len(results) - failed} passed, {failed} failed: infra contract of {args.env_name} ({target.account})")
-    return 1 if failed else 0
+    return report(results, f"infra contract of {args.env_name} ({target.account})")
 
 
 if __name__ == "__main__":

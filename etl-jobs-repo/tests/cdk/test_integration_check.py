@@ -131,6 +131,17 @@ def test_missing_output_fails(aws: dict[str, Any]) -> None:
     assert "no objects under s3://lake-curated/orders/daily_totals/" in failed[0].detail
 
 
+def test_an_output_holding_only_markers_has_no_data(aws: dict[str, Any]) -> None:
+    write_all_outputs(aws["s3"])
+    for marker in ("_SUCCESS", "_temporary/0/part-00000.parquet"):
+        aws["s3"].put_object(Bucket="lake-curated", Key=f"orders/daily_totals/{marker}", Body=b"")
+    aws["s3"].delete_object(Bucket="lake-curated", Key="orders/daily_totals/part-00000.parquet")
+    results = checker(aws).check_group(ORDERS)
+    assert "FAIL orders/daily_totals output totals: no objects under s3://lake-curated/orders/daily_totals/" in lines(
+        results
+    )
+
+
 def test_too_few_rows_fail(aws: dict[str, Any]) -> None:
     write_output(aws["s3"], "conformed", "orders/current/", rows=0)
     write_output(aws["s3"], "curated", "orders/daily_totals/", rows=None)
@@ -179,7 +190,9 @@ def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pyte
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 7 and all(line.startswith("PASS orders/") for line in out)
+    *checks, closing = out
+    assert len(checks) == 7 and all(line.startswith("PASS orders/") for line in checks)
+    assert closing == "7 passed, 0 failed: job groups of dev (222222222222)"
     aws["s3"].delete_object(Bucket="lake-conformed", Key="orders/current/_manifest.json")
     assert main(argv) == 1
     assert any(
