@@ -104,7 +104,8 @@ def bench_synth(runs: int, scratch: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for app in APPS:
         out = scratch / "synth" / app
-        result[app] = median_of(runs, lambda app=app, out=out: measure(cdk("synth", "--quiet", "-o", str(out)), cwd=ROOT / app))
+        command = cdk("synth", "--quiet", "-o", str(out))
+        result[app] = median_of(runs, lambda command=command, app=app: measure(command, cwd=ROOT / app))
     result["make synth"] = median_of(runs, lambda: measure(["make", "--no-print-directory", "synth"], cwd=ROOT))
     return result
 
@@ -146,74 +147,33 @@ def bench_tests() -> dict[str, Any]:
     return result
 
 
-def bench_jobs(runs: int, scratch: Path) -> dict[str, Any]:
-    """Each example job on the shipped sample data, in one process with one Spark session (as a laptop run)."""
-    code = (
-        "import json, sys, tempfile, time\n"
-        "from pathlib import Path\n"
-        "from lakejobs.context import local_spark\n"
-        "from etl_jobs.local_runner import run_sample\n"
-        "from etl_jobs.spec import discover\n"
-        "t = time.monotonic(); spark = local_spark('bench'); start = time.monotonic() - t\n"
-        "out = {'spark_start_seconds': round(start, 2)}\n"
-        "for group in discover():\n"
-        "    for r in run_sample(group.name, Path(tempfile.mkdtemp()), spark=spark, echo=lambda s: None):\n"
-        "        out[f'{r.group}/{r.job}'] = round(r.seconds, 2)\n"
-        "print(json.dumps(out))\n"
-    )
-    samples = [json.loads(_python_output(code)) for _ in range(runs)]
+def bench_jobs(runs: int) -> dict[str, Any]:
+    samples = [json.loads(_python_output(ROOT / "bench" / "local_jobs.py")) for _ in range(runs)]
     return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]}
 
 
 def bench_cdc(runs: int, rows: int) -> dict[str, Any]:
-    """The CDC merge against the group-by + join formulation, on generated data, in the same Spark session."""
-    code = f"""
-import json, time
-from pyspark.sql import functions as F
-from lakejobs.context import local_spark
-from lakejobs.cdc import CdcSpec, merge, merge_groupby
-spark = local_spark("bench-cdc")
-rows = {rows}
-current = (spark.range(rows).select(F.col("id").cast("string").alias("customer_id"),
-           F.lit("2024-01-01 00:00:00").cast("timestamp").alias("updated_at"),
-           (F.col("id") % 97).cast("string").alias("country"), (F.col("id") * 3).alias("balance")))
-events = (spark.range(rows).select(((F.col("id") * 7919) % (rows * 1.2)).cast("long").cast("string").alias("customer_id"),
-          (F.lit(1704067200) + (F.col("id") % 86400) * 10).cast("timestamp").alias("updated_at"),
-          (F.col("id") % 97).cast("string").alias("country"), F.col("id").alias("balance"),
-          F.when(F.col("id") % 10 == 0, F.lit("D")).otherwise(F.lit("U")).alias("op")))
-current = current.cache(); current.count(); events = events.cache(); events.count()
-spec = CdcSpec(keys=("customer_id",), timestamp="updated_at", op="op")
-out = {{}}
-for name, fn in (("window", merge), ("groupby_join", merge_groupby)):
-    times = []
-    for _ in range({runs}):
-        t = time.monotonic()
-        result = fn(current, events, spec)
-        result.current.write.format("noop").mode("overwrite").save()
-        result.tombstones.write.format("noop").mode("overwrite").save()
-        times.append(time.monotonic() - t)
-    times.sort()
-    out[name] = {{"seconds": round(times[len(times) // 2], 2), "events_per_second": round(rows / times[len(times) // 2])}}
-out["window_speedup"] = round(out["groupby_join"]["seconds"] / out["window"]["seconds"], 2)
-print(json.dumps(out))
-"""
-    return {"rows": rows, "events": rows, **json.loads(_python_output(code))}
+    result: dict[str, Any] = json.loads(
+        _python_output(ROOT / "bench" / "cdc_merge.py", "--rows", str(rows), "--runs", str(runs))
+    )
+    return result
 
 
-def bench_rehearsal(scratch: Path) -> dict[str, Any]:
+def bench_rehearsal() -> dict[str, Any]:
     return measure(["make", "--no-print-directory", "rehearse"], cwd=ROOT)
 
 
-def _python_output(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+def _python_output(script: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise SystemExit(f"bench: a measured Python snippet failed:\n{result.stderr[-3000:]}")
+        raise SystemExit(f"bench: {script.name} failed:\n{result.stderr[-3000:]}")
     return result.stdout.strip().splitlines()[-1]
 
 
 # --- reporting --------------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
-    memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    memory_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     return {
         "cores": os.cpu_count(),
@@ -273,11 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif section == "tests":
                 results["tests"] = bench_tests()
             elif section == "jobs":
-                results["jobs"] = bench_jobs(runs, scratch)
+                results["jobs"] = bench_jobs(runs)
             elif section == "cdc":
                 results["cdc"] = bench_cdc(runs, 20_000 if args.quick else CDC_ROWS)
             elif section == "rehearsal":
-                results["rehearsal"] = {"make rehearse": bench_rehearsal(scratch)}
+                results["rehearsal"] = {"make rehearse": bench_rehearsal()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

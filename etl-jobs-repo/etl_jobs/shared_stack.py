@@ -7,7 +7,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_glue as glue
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -16,6 +15,7 @@ from datalake_config import LakeConfig, names_for
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group
 from etl_jobs.verify_role import VerifyRole
+from lakeops.key_policies import cloudwatch_logs_statement
 
 
 class EtlSharedStack(cdk.Stack):
@@ -51,30 +51,7 @@ class EtlSharedStack(cdk.Stack):
             removal_policy=removal_policy,
         )
         # CloudWatch Logs encrypts the jobs' and state machines' log groups with this key, for this account only.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                    "kms:GenerateDataKey",
-                    "kms:DescribeKey",
-                ],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
+        self.key.add_to_resource_policy(cloudwatch_logs_statement(self))
 
         self.security_configuration = glue.SecurityConfiguration(
             self,

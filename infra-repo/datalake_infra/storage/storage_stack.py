@@ -15,6 +15,7 @@ from datalake_infra.storage import lifecycle
 from datalake_infra.storage.alarm_topic import AlarmTopic
 from datalake_infra.storage.lake_bucket import LakeBucket
 from lakeops.checks import acknowledge
+from lakeops.key_policies import cloudwatch_logs_statement
 
 
 class StorageStack(cdk.Stack):
@@ -34,7 +35,7 @@ class StorageStack(cdk.Stack):
             "DataKey",
             description=f"{label}: encrypts the lake's zone buckets, catalog and log groups",
             retain=retain,
-            service_statements=[self._log_groups_statement()],
+            service_statements=[cloudwatch_logs_statement(self)],
         ).key
         self.access_logs = LakeBucket(
             self, "AccessLogs", lifecycle_rules=lifecycle.access_log_rules(target.lifecycle), retain=retain
@@ -89,30 +90,3 @@ class StorageStack(cdk.Stack):
                     "CDK's bucket-notifications handler (enables EventBridge on the raw bucket) only writes its own "
                     "logs through the AWS basic execution policy.",
                 )
-
-    def _log_groups_statement(self) -> iam.PolicyStatement:
-        """CloudWatch Logs may use the key for this account's log groups only (flow logs, Glue job logs)."""
-        return iam.PolicyStatement(
-            sid="CloudWatchLogsEncryptsThisAccountsLogGroups",
-            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-            actions=[
-                "kms:Decrypt",
-                "kms:DescribeKey",
-                "kms:Encrypt",
-                "kms:GenerateDataKey",
-                "kms:GenerateDataKeyWithoutPlaintext",
-                "kms:ReEncryptFrom",
-                "kms:ReEncryptTo",
-            ],
-            resources=["*"],
-            conditions={
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                }
-            },
-        )
