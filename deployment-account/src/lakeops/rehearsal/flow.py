@@ -235,10 +235,10 @@ def _deploy_environment(
             runner.note(f"checks already passed at commit {commit[:10]}")
         else:
             for command in buildspec.check_commands():
-                runner.run(command, cwd=repo.path)
+                runner.run(command, cwd=repo.path, unset=list(context.aws_env))
             context.checked_commits.add((kind, commit))
         for command in buildspec.synth_commands():
-            runner.run(command, cwd=repo.path)
+            runner.run(command, cwd=repo.path, unset=list(context.aws_env))
         pipeline_stack = names.pipeline_stack_name(kind)
         stage = env_name.capitalize()
         runner.run(

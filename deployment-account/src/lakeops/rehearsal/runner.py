@@ -67,9 +67,14 @@ class Runner:
         *,
         cwd: Path,
         env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
         label: str | None = None,
     ) -> str:
-        """Run one command (a shell string as the pipeline's buildspec would, or an argv list)."""
+        """Run one command (a shell string as the pipeline's buildspec would, or an argv list).
+
+        `unset` removes variables from its environment: unit tests and synth run without any AWS access,
+        as they do in the pipeline, so neither can reach the emulator by accident.
+        """
         shown = command if isinstance(command, str) else " ".join(command)
         print(f"    $ {label or shown}", flush=True)
         with self.log_path.open("a", encoding="utf-8") as log:
@@ -79,7 +84,7 @@ class Runner:
             result = subprocess.run(
                 command,
                 cwd=cwd,
-                env={**self.env, **(env or {})},
+                env={k: v for k, v in {**self.env, **(env or {})}.items() if k not in unset},
                 shell=isinstance(command, str),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
