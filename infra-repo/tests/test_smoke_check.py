@@ -97,7 +97,9 @@ def _build(lake: Lake) -> None:
         Type="StringList",
     )
     lake.put(lake.names.glue_security_group_id, group_id)
+    alarm_key = lake.client("kms").create_key(Description="alarm topic key")["KeyMetadata"]
     lake.put(lake.names.alarm_topic_arn, lake.client("sns").create_topic(Name="alarms")["TopicArn"])
+    lake.put(lake.names.alarm_topic_key_arn, alarm_key["Arn"])
 
 
 def _run(lake: Lake, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, list[str]]:
@@ -147,6 +149,16 @@ def test_a_disabled_key_fails(lake: Lake, capsys: pytest.CaptureFixture[str]) ->
     assert code == 1
     assert _failures(lines) == [
         f"FAIL kms-key-arn {lake.names.data_key_arn}: KMS key {key_arn} is Disabled, not Enabled"
+    ]
+
+
+def test_a_scheduled_for_deletion_alarm_topic_key_fails(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
+    key_arn = lake.client("ssm").get_parameter(Name=lake.names.alarm_topic_key_arn)["Parameter"]["Value"]
+    lake.client("kms").schedule_key_deletion(KeyId=key_arn.rsplit("/", 1)[1], PendingWindowInDays=7)
+    code, lines = _run(lake, capsys)
+    assert code == 1
+    assert _failures(lines) == [
+        f"FAIL kms-key-arn {lake.names.alarm_topic_key_arn}: KMS key {key_arn} is PendingDeletion, not Enabled"
     ]
 
 

@@ -322,6 +322,11 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_the_configured_people(synth
             }
         },
     )
+    # the ETL state machines publish with their own roles, so the contract names the topic's key too
+    parameters = synthesized.resources(env, "storage", "AWS::SSM::Parameter").values()
+    written = {p["Properties"]["Name"]: p["Properties"]["Value"] for p in parameters}
+    names = names_for(synthesized.config, env)
+    assert written[names.alarm_topic_key_arn] == {"Fn::GetAtt": ["AlarmsKey7F5A268D", "Arn"]}
     subscriptions = synthesized.resources(env, "storage", "AWS::SNS::Subscription").values()
     assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(
         synthesized.config.notification_emails(env)
@@ -444,6 +449,8 @@ def test_verify_role_trusts_only_the_deployment_account_and_only_reads(synthesiz
             assert sid == "SeeNetwork"
         if "kms:Decrypt" in actions:  # only what Glue decrypts for the caller: the encrypted catalog
             assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"glue.{region}.amazonaws.com"}}
+    key_parameter = statements["SeeAlarmTopicKey"]["Resource"]["Ref"]
+    assert synthesized.templates[(env, "verify")]["Parameters"][key_parameter]["Default"] == names.alarm_topic_key_arn
     account = synthesized.config.env(env).account
     assert sorted(statements["ReadContract"]["Resource"]) == sorted(
         f"arn:aws:ssm:{region}:{account}:parameter{entry.path}" for entry in names.contract()

@@ -29,6 +29,7 @@ DEV_CONTRACT = [
     "/acme-lake/dev/contract/network/private-subnet-azs",
     "/acme-lake/dev/contract/network/glue-security-group-id",
     "/acme-lake/dev/contract/notifications/alarm-topic-arn",
+    "/acme-lake/dev/contract/notifications/alarm-topic-key-arn",
 ]
 
 # What each AWS service accepts (from the services' API references).
@@ -74,6 +75,7 @@ def test_contract_accessors_return_the_listed_paths(example: LakeConfig) -> None
     assert names.subnet_availability_zones == "/acme-lake/prod/contract/network/private-subnet-azs"
     assert names.glue_security_group_id == "/acme-lake/prod/contract/network/glue-security-group-id"
     assert names.alarm_topic_arn == "/acme-lake/prod/contract/notifications/alarm-topic-arn"
+    assert names.alarm_topic_key_arn == "/acme-lake/prod/contract/notifications/alarm-topic-key-arn"
     assert names.fact("account") == "/acme-lake/prod/facts/account"
     assert names.facts_root == "/acme-lake/prod/facts"
 

@@ -57,13 +57,15 @@ class StorageStack(cdk.Stack):
             ).bucket
             for zone in config.zones
         }
-        self.alarm_topic = AlarmTopic(
+        alarms = AlarmTopic(
             self,
             "Alarms",
             display_name=f"{label} data lake alarms",
             emails=config.notification_emails(env_name),
             retain=retain,
-        ).topic
+        )
+        self.alarm_topic = alarms.topic
+        self.alarm_topic_key = alarms.key
 
         for zone, bucket in self.zone_buckets.items():
             ContractValue(
@@ -78,6 +80,10 @@ class StorageStack(cdk.Stack):
             )
         ContractValue(self, "DataKeyArn", names=names, path=names.data_key_arn, value=self.data_key.key_arn)
         ContractValue(self, "AlarmTopicArn", names=names, path=names.alarm_topic_arn, value=self.alarm_topic.topic_arn)
+        # Publishers with IAM roles (the ETL state machines) need this key as well as sns:Publish.
+        ContractValue(
+            self, "AlarmTopicKeyArn", names=names, path=names.alarm_topic_key_arn, value=self.alarm_topic_key.key_arn
+        )
         self._acknowledge_notifications_handler()
 
     def _acknowledge_notifications_handler(self) -> None:

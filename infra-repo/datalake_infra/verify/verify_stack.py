@@ -44,6 +44,7 @@ class VerifyStack(cdk.Stack):
             ),
             "SeeDataKey": (["kms:DescribeKey"], [contract_reference(self, names, names.data_key_arn)]),
             "SeeAlarmTopic": (["sns:GetTopicAttributes"], [contract_reference(self, names, names.alarm_topic_arn)]),
+            "SeeAlarmTopicKey": (["kms:DescribeKey"], [contract_reference(self, names, names.alarm_topic_key_arn)]),
             "SeeDatabases": (
                 ["glue:GetDatabase"],
                 [

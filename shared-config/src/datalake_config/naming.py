@@ -13,10 +13,11 @@ from enum import StrEnum
 from datalake_config.model import LakeConfig
 
 REPOSITORIES = ("infra", "etl")
-# Key prefixes for scratch output (Glue's --TempDir under `staging/`, Spark committer leftovers written at
-# a bucket's root). Every zone bucket expires them after `lifecycle.staging_expiration_days`, so jobs
-# must never keep data there.
-TRANSIENT_PREFIXES = ("staging/", "_temporary/", ".spark-staging")
+# Glue's --TempDir lives under this prefix of a zone bucket.
+STAGING_PREFIX = "staging/"
+# Key prefixes for scratch output (Glue's --TempDir, Spark committer leftovers written at a bucket's root).
+# Every zone bucket expires them after `lifecycle.staging_expiration_days`, so jobs must never keep data there.
+TRANSIENT_PREFIXES = (STAGING_PREFIX, "_temporary/", ".spark-staging")
 DEPLOYMENT_STACK = "deployment"
 
 
@@ -104,6 +105,11 @@ class EnvironmentNames:
     def alarm_topic_arn(self) -> str:
         return self._contract_path("notifications/alarm-topic-arn")
 
+    @property
+    def alarm_topic_key_arn(self) -> str:
+        """The KMS key encrypting the alarm topic: publishers other than AWS services need to use it."""
+        return self._contract_path("notifications/alarm-topic-key-arn")
+
     def contract(self) -> list[ContractParameter]:
         """Every parameter of the infra → ETL contract, in a stable order."""
         params: list[ContractParameter] = []
@@ -146,6 +152,12 @@ class EnvironmentNames:
             ),
             ContractParameter(
                 "notifications/alarm-topic-arn", self.alarm_topic_arn, Kind.SNS_TOPIC_ARN, "SNS topic for alarms"
+            ),
+            ContractParameter(
+                "notifications/alarm-topic-key-arn",
+                self.alarm_topic_key_arn,
+                Kind.KMS_KEY_ARN,
+                "KMS key encrypting the alarm topic",
             ),
         ]
         return params
