@@ -79,3 +79,25 @@ def test_environments_must_be_a_leading_part_of_the_order(tmp_path: Path) -> Non
     result = rehearse("--env", "prod", "--yes", "--workdir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1
     assert "leading part of the promotion order dev → test → prod" in result.stderr
+
+
+def test_rehearsal_repositories_hold_one_change_to_promote(tmp_path: Path) -> None:
+    from datalake_config import load
+    from lakeops.rehearsal.flow import APP_FOLDERS, PROJECT_ROOT
+    from lakeops.rehearsal.workspace import make_repositories
+
+    config = load(DEFAULT_CONFIG_PATH)
+    repos = make_repositories(PROJECT_ROOT, tmp_path, config, APP_FOLDERS)
+    assert set(repos) == {"infra", "etl"}
+    for kind, repo in repos.items():
+
+        def git(*args: str, path: Path = repo.path) -> str:
+            return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=True).stdout
+
+        branches = git("branch", "--format=%(refname:short)").split()
+        assert sorted(branches) == sorted(config.branch_for(kind, env) for env in config.environment_names)
+        # dev is one commit ahead of test and prod: the change each promotion moves
+        assert git("rev-list", "--count", "test..dev").strip() == "1"
+        assert git("rev-list", "--count", "dev..test").strip() == "0"
+        assert git("rev-parse", "test") == git("rev-parse", "prod")
+        assert (repo.path / "app.py").exists() and (repo.path / "ruff.toml").exists()

@@ -28,7 +28,8 @@ class RepoCopy:
 def make_repositories(
     project_root: Path, workdir: Path, config: LakeConfig, folders: dict[str, str]
 ) -> dict[str, RepoCopy]:
-    """A git repository per app folder, with one branch per environment at the same first commit."""
+    """A git repository per app folder: every environment branch at the import, then one change on the
+    first branch, so each promotion really moves a commit (and the pipelines deploy a new commit)."""
     repos = {}
     for kind, folder in folders.items():
         path = workdir / "repos" / folder
@@ -47,6 +48,9 @@ def make_repositories(
         _git(path, "commit", "--quiet", "--message", f"{folder}: initial import for the rehearsal")
         for branch in others:
             _git(path, "branch", branch)
+        (path / "CHANGES.md").write_text(f"# {folder}\n\n- the change this rehearsal promotes from {first}\n")
+        _git(path, "add", "CHANGES.md")
+        _git(path, "commit", "--quiet", "--message", f"{folder}: a change made on {first}, promoted by the rehearsal")
         repos[kind] = RepoCopy(kind, path)
     return repos
 
