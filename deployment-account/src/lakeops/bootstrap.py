@@ -42,6 +42,7 @@ COMPLETE_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPL
 # IAM counts a managed policy's characters without white space.
 MANAGED_POLICY_MAX_CHARS = 6144
 MAX_POLICY_VERSIONS = 5
+POLICY_COMMENT = "Comment"
 TAIL_LINES = 20
 APPS = {"deployment": "deployment-account", "infra": "infra-repo", "etl": "etl-jobs-repo"}
 
@@ -150,19 +151,29 @@ def partition_of(region: str) -> str:
 
 
 def execution_policy_parts(config: LakeConfig, account: str, region: str) -> tuple[PolicyPart, ...]:
-    """The shipped least-privilege policy, filled for one target, split to fit IAM's managed-policy size."""
+    """The shipped least-privilege policy, filled for one target, split to fit IAM's managed-policy size.
+
+    Role statements are scoped by name and condition but not yet by a permissions boundary: requiring one on
+    every role the stacks create is the next step to keep an inline role policy within the lake's needs.
+    """
     text = resources.files("lakeops").joinpath("policies/cfn-execution.json").read_text(encoding="utf-8")
     for placeholder, value in {
         "{prefix}": config.prefix,
+        # Glue database names allow no hyphens (naming.glue_database_name)
+        "{prefix_underscored}": config.prefix.replace("-", "_"),
         "{account}": account,
         "{region}": region,
         "{partition}": partition_of(region),
     }.items():
         text = text.replace(placeholder, value)
-    leftover = re.findall(r"\{[a-z]+\}", text)
+    document = json.loads(text)
+    # IAM accepts no comments: the file explains its statements in `Comment` keys, dropped here.
+    document.pop(POLICY_COMMENT, None)
+    for statement in document["Statement"]:
+        statement.pop(POLICY_COMMENT, None)
+    leftover = re.findall(r"\{[a-z_]+\}", json.dumps(document))
     if leftover:
         raise BootstrapError(f"policies/cfn-execution.json: unknown placeholders {sorted(set(leftover))}")
-    document = json.loads(text)
     parts: list[list[dict[str, Any]]] = [[]]
     for statement in document["Statement"]:
         if _size({"Version": document["Version"], "Statement": [*parts[-1], statement]}) > MANAGED_POLICY_MAX_CHARS:
@@ -234,9 +245,8 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
                     f"aws://{target.account}/{target.region}",
                     "--profile",
                     profile,
+                    # no --trust-for-lookup: the apps synthesize without context lookups
                     "--trust",
-                    deployment.account,
-                    "--trust-for-lookup",
                     deployment.account,
                     "--cloudformation-execution-policies",
                     ",".join(policy_arns),
@@ -477,9 +487,7 @@ def _bootstrap_current(stack: Mapping[str, Any], step: Step) -> str | None:
         # CloudFormation returns a CommaDelimitedList as `a,b`; some emulators as `['a', 'b']`
         return set(re.findall(r"[^\s,\[\]'\"]+", parameters.get(key, "")))
 
-    if step.trusted_account is not None and not (
-        step.trusted_account in listed("TrustedAccounts") and step.trusted_account in listed("TrustedAccountsForLookup")
-    ):
+    if step.trusted_account is not None and step.trusted_account not in listed("TrustedAccounts"):
         return None
     if step.execution_policies and listed("CloudFormationExecutionPolicies") != set(step.execution_policies):
         return None
