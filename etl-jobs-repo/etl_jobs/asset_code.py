@@ -23,9 +23,15 @@ class ObjectAssetCode(glue.Code):
         self.path = path
 
     def bind(self, scope: Construct, grantable: iam.IGrantable) -> glue.CodeConfig:
-        # Content-addressed id: the same file bound twice in one scope (script and library) stays one asset.
-        digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:12]
-        asset = s3_assets.Asset(scope, f"Code{digest}", path=str(self.path))
+        # Content-addressed id: the same bytes bound twice in one scope (e.g. script and library) are one S3
+        # object anyway, so they share one asset instead of clashing on the construct id.
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
+        existing = scope.node.try_find_child(f"Code{digest}")
+        asset = (
+            existing
+            if isinstance(existing, s3_assets.Asset)
+            else s3_assets.Asset(scope, f"Code{digest}", path=str(self.path))
+        )
         object_arn = cdk.Stack.of(scope).format_arn(
             service="s3",
             region="",

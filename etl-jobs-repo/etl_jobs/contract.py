@@ -59,6 +59,10 @@ class DeployTimeContract:
         return self._value(self.names.alarm_topic_arn)
 
     @property
+    def alarm_topic_key_arn(self) -> str:
+        return self._value(self.names.alarm_topic_key_arn)
+
+    @property
     def private_subnet_ids(self) -> Sequence[str]:
         return self._list(self.names.private_subnet_ids)
 

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from datalake_config import EnvironmentNames
+from datalake_config.naming import STAGING_PREFIX
 from etl_jobs.asset_code import ObjectAssetCode
 from etl_jobs.catalog_table import CatalogTable
 from etl_jobs.contract import DeployTimeContract
@@ -33,8 +34,6 @@ MANAGED_ARGUMENTS = (
 # Where Glue writes the driver/executor output and error streams when a security configuration with
 # CloudWatch encryption is attached: /aws-glue/jobs/<security configuration>-role/<role name>/...
 GLUE_LOG_GROUP_PATTERN = "/aws-glue/jobs/{security_configuration}-role/*"
-# Glue's own temporary files live under the staging prefix the zone buckets expire (TRANSIENT_PREFIXES).
-STAGING_PREFIX = "staging/"
 
 DATASET_OBJECTS = (
     "Objects under the job's declared input/output/quarantine/staging key prefixes only: Spark picks the "
@@ -88,6 +87,7 @@ class EtlJob(Construct):
         self.glue_job_name = names.glue_job_name(group.name, job.name)
         write_zone = job.outputs[0].zone
         quarantine_zone, self.quarantine_prefix = job.quarantine_location(group.name)
+        # Glue's own temporary files: under the prefix the zone buckets expire, so they never pile up.
         self.staging_prefix = f"{STAGING_PREFIX}{group.name}/{job.name}/"
 
         self.role = iam.Role(

@@ -88,6 +88,7 @@ class EtlGroupStack(cdk.Stack):
             audit_table=audit_table,
             etl_key=etl_key,
             alarm_topic=alarm_topic,
+            alarm_topic_key_arn=contract.alarm_topic_key_arn,
             log_retention=log_retention,
             removal_policy=removal_policy,
         )

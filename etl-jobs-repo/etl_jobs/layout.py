@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from datalake_config import EnvironmentNames
-from etl_jobs.spec import Group, Job
+from etl_jobs.spec import GROUP_FILE, Group, Job, SpecError
 
 MAX_RESOURCES = 500
 MAX_TEMPLATE_BYTES = 1_000_000
@@ -37,6 +37,13 @@ JOB_BYTES = 15_500
 INPUT_BYTES = 700
 OUTPUT_BYTES = 1_300
 COLUMN_BYTES = 60
+# A job with a partitioned output registers partitions: a catalog statement and a KMS-through-Glue statement
+# in its role policy; each partitioned output adds its table ARN there, a `--catalog_tables` entry and a
+# `--partition_by_<output>` argument; each partition key a catalog PartitionKeys entry. Measured at about
+# 1.47 kB for a job with one output partitioned by one key.
+PARTITIONED_JOB_BYTES = 1_100
+PARTITIONED_OUTPUT_BYTES = 300
+PARTITION_KEY_BYTES = 100
 
 # Step Functions and Glue name limits.
 MAX_STATE_MACHINE_NAME = 80
@@ -79,11 +86,20 @@ def job_resources(job: Job) -> int:
 def job_bytes(job: Job) -> int:
     columns = sum(len(output.columns) for output in job.outputs)
     arguments = sum(len(key) + len(value) + 20 for key, value in job.arguments.items())
+    partitioned = [output for output in job.outputs if output.partition_by]
+    partitions = (
+        PARTITIONED_JOB_BYTES
+        + PARTITIONED_OUTPUT_BYTES * len(partitioned)
+        + PARTITION_KEY_BYTES * sum(len(output.partition_by) for output in partitioned)
+        if partitioned
+        else 0
+    )
     return (
         JOB_BYTES
         + INPUT_BYTES * len(job.inputs)
         + OUTPUT_BYTES * len(job.outputs)
         + COLUMN_BYTES * columns
+        + partitions
         + arguments
         + len(job.description)
     )
@@ -106,8 +122,25 @@ def plan_parts(group: Group) -> list[StackPart]:
     return [StackPart(group, n, len(chunks), tuple(jobs)) for n, jobs in enumerate(chunks, start=1)]
 
 
+def check_zones(groups: list[Group], zones: tuple[str, ...]) -> None:
+    """Every input and output names a zone of the config: its bucket and database come from the contract."""
+    for group in groups:
+        for job in group.jobs:
+            for kind, locations in (("inputs", job.inputs), ("outputs", job.outputs)):
+                for location in locations:
+                    if location.zone not in zones:
+                        raise SpecError(
+                            f"{group.folder / GROUP_FILE}: jobs.{job.name}.{kind}.{location.name}.zone: "
+                            f"unknown zone {location.zone!r}; configured: {', '.join(zones)}"
+                        )
+
+
 def check_names(groups: list[Group], names: EnvironmentNames) -> None:
-    """Physical names must be unique and valid: `a_b`/`c` and `a`/`b_c` both become `...-a-b-c`."""
+    """Physical names must be unique and valid: `a_b`/`c` and `a`/`b_c` both become `...-a-b-c`.
+
+    Zones are checked first: every name below assumes a configured zone.
+    """
+    check_zones(groups, names.zones)
     job_names = Counter(names.glue_job_name(g.name, j.name) for g in groups for j in g.jobs)
     clashes = sorted(name for name, count in job_names.items() if count > 1)
     if clashes:

@@ -79,6 +79,7 @@ class GroupStateMachine(Construct):
         audit_table: dynamodb.ITable,
         etl_key: kms.IKey,
         alarm_topic: sns.ITopic,
+        alarm_topic_key_arn: str,
         log_retention: logs.RetentionDays,
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
@@ -200,6 +201,15 @@ class GroupStateMachine(Construct):
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[etl_key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{cdk.Stack.of(self).region}.amazonaws.com"}},
+            )
+        )
+        # The alarm topic is encrypted with its own key: SNS uses it on the publisher's behalf, so without
+        # this "Notify failure" is denied.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[alarm_topic_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{cdk.Stack.of(self).region}.amazonaws.com"}},
             )
         )
         unexplained = acknowledge_role_wildcards(self.state_machine.role, _explain_generated)  # type: ignore[arg-type]

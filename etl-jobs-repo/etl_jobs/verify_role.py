@@ -10,8 +10,8 @@ from datalake_config import LakeConfig, names_for
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group
 from etl_jobs.wildcards import acknowledge_role_wildcards
+from lakejobs.io import MANIFEST_FILE
 
-MANIFEST_FILE = "_manifest.json"
 ALL_JOBS = (
     "The check runs every Glue job of this environment; all are named <prefix>-<env>-<group>-<job>, and listing "
     "hundreds of job ARNs would exceed the IAM policy size limit."

@@ -10,7 +10,7 @@ import pytest
 from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
 from etl_jobs.layout import LayoutError, check_names, job_bytes, plan_parts
 from etl_jobs.library import LibraryError, build_library_zip, library_zip_bytes
-from etl_jobs.spec import Group
+from etl_jobs.spec import Group, SpecError
 
 CONFIG = load(DEFAULT_CONFIG_PATH)
 NAMES = names_for(CONFIG, "dev")
@@ -70,6 +70,21 @@ def test_clashing_state_machine_names_are_refused(tmp_path: Path) -> None:
 
 def test_distinct_names_pass(tmp_path: Path) -> None:
     check_names([group("sales", ["aa"], tmp_path), group("crm", ["aa"], tmp_path)], NAMES)
+
+
+@pytest.mark.parametrize("side", ["inputs", "outputs"])
+def test_a_zone_missing_from_the_config_is_refused_naming_the_field(tmp_path: Path, side: str) -> None:
+    spec = group("sales", ["aa", "bb"], tmp_path).model_dump()
+    location = spec["jobs"][1][side][0]
+    location["zone"] = "gold"
+    unknown = Group.model_validate({**spec, "folder": tmp_path / "jobs" / "sales"})
+    expected = (
+        f"{tmp_path / 'jobs' / 'sales' / 'group.yaml'}: jobs.bb.{side}.{location['name']}.zone: "
+        "unknown zone 'gold'; configured: raw, conformed, curated"
+    )
+    with pytest.raises(SpecError) as raised:
+        check_names([group("crm", ["aa"], tmp_path), unknown], NAMES)
+    assert str(raised.value) == expected
 
 
 def test_library_zip_is_reproducible_and_skips_caches(tmp_path: Path) -> None:

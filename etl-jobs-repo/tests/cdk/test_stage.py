@@ -257,6 +257,23 @@ def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: 
     assert destination["Fn::GetAtt"][0] in group
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_state_machine_may_publish_to_the_encrypted_alarm_topic(built: dict[str, Any], env: str) -> None:
+    tpl = template(built, env, "group-orders")
+    names = names_for(CONFIG, env)
+    topic = {"Ref": _parameter_id(tpl, names.alarm_topic_arn)}
+    topic_key = {"Ref": _parameter_id(tpl, names.alarm_topic_key_arn)}
+    statements = role_statements(tpl, "OrchestrationStateMachineRole")
+    publish = [s for s in statements if "sns:Publish" in as_list(s["Action"])]
+    assert [s["Resource"] for s in publish] == [topic]
+    # SNS encrypts with the topic's key on the publisher's behalf: only through SNS, only that key
+    key_grants = [s for s in statements if s["Resource"] == topic_key]
+    assert len(key_grants) == 1
+    assert sorted(as_list(key_grants[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    region = CONFIG.env(env).region
+    assert key_grants[0]["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}}
+
+
 def test_triggers_object_created_and_schedule(built: dict[str, Any]) -> None:
     orders = template(built, "dev", "group-orders")
     raw_name = _parameter_id(orders, "/acme-lake/dev/contract/buckets/raw/name")
