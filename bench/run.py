@@ -211,6 +211,9 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median reported)")
+    parser.add_argument(
+        "--scale-runs", type=int, default=1, help="runs per generated size (a 500-job synth takes minutes)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run, no test suites or rehearsal")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -229,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if section == "synth":
                 results["synth"] = bench_synth(runs, scratch)
             elif section == "scale":
-                results["scale"] = bench_scale(runs, scratch, (10,) if args.quick else SCALE_SIZES)
+                results["scale"] = bench_scale(
+                    1 if args.quick else args.scale_runs, scratch, (10,) if args.quick else SCALE_SIZES
+                )
             elif section == "tests":
                 results["tests"] = bench_tests()
             elif section == "jobs":
