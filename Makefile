@@ -47,7 +47,7 @@ format: setup
 	ruff format .
 
 test: lint
-	pytest $(PARTS)
+	pytest $(PARTS) bench
 
 $(addprefix test-,$(PARTS)): test-%: setup
 	pytest $*

@@ -96,6 +96,9 @@ class BranchPipelineStack(cdk.Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             self_mutation=True,
+            # One CodeBuild project publishes every file asset: one project per asset would put hundreds of
+            # projects (and their role grants) into this stack once a repository holds hundreds of Glue scripts.
+            publish_assets_in_parallel=False,
             cli_version=CDK_CLI_VERSION,
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
