@@ -22,7 +22,7 @@ help:
 	@echo "make rehearse   play the whole lifecycle on an embedded AWS emulator (the main job)"
 	@echo "make test       lint + every part's tests"
 	@echo "make synth      synthesize both CDK apps (offline)"
-	@echo "make bench      measure synth, tests, jobs and rehearsal; writes bench/results/latest.json"
+	@echo "make bench      measure synth, scale, tests, jobs, CDC merge and rehearsal (BENCHMARKS.md)"
 	@echo "make setup      create .venv and install pinned Python packages and the pinned CDK CLI"
 
 setup: $(VENV)/.installed node_modules/.installed
