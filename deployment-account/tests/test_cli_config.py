@@ -15,10 +15,10 @@ import boto3
 import botocore.client
 import pytest
 import yaml
-from moto import mock_aws
 
 from datalake_config import DEFAULT_CONFIG_PATH, dumps_json, load
 from datalake_config.schema import json_schema_text
+from datalake_config.testing import moto_acting_in
 from lakeops.cli import build_parser, main
 
 DEPLOYMENT = "111111111111"
@@ -260,20 +260,8 @@ def test_diff_with_an_invalid_side_exits_1(
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """moto, with the process's credentials acting in the deployment account (see shared-config's test_publish)."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        role = f"arn:aws:iam::{DEPLOYMENT}:role/operator"
-        creds = boto3.Session().client("sts").assume_role(RoleArn=role, RoleSessionName="tests")["Credentials"]
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
-        monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    """moto, with the process's credentials acting in the deployment account."""
+    with moto_acting_in(DEPLOYMENT, REGION, monkeypatch, tmp_path):
         yield
 
 

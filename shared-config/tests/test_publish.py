@@ -17,11 +17,11 @@ import botocore.loaders
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from datalake_config import ConfigError, LakeConfig, dumps_json, from_mapping, lake_names, load, names_for
 from datalake_config.aws import AccountMismatch, Sessions
 from datalake_config.publish import PublishError, config_digest, environment_facts, plan_publish, pull
+from datalake_config.testing import moto_acting_in
 
 DEPLOYMENT = "111111111111"
 REGION = "eu-west-1"
@@ -34,20 +34,7 @@ Variant = Callable[..., dict[str, Any]]
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """moto, with the process's credentials acting in the deployment account."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        role = f"arn:aws:iam::{DEPLOYMENT}:role/operator"
-        creds = boto3.Session().client("sts").assume_role(RoleArn=role, RoleSessionName="tests")["Credentials"]
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
-        monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
-        assert boto3.Session().client("sts").get_caller_identity()["Account"] == DEPLOYMENT
+    with moto_acting_in(DEPLOYMENT, REGION, monkeypatch, tmp_path):
         yield
 
 
