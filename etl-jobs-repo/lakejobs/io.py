@@ -302,17 +302,7 @@ def append_dataset(
     _check_format(fmt, path)
     _check_partition_columns(frame, partition_by, dataset)
     store = context.store(path)
-    frame = frame.cache()
-    try:
-        rows = frame.count()
-        writer = frame.write.mode("append").format(fmt)
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
-        if partition_by:
-            context.record_partitions(path, partition_by, _partition_values(frame, partition_by))
-    finally:
-        frame.unpersist()
+    rows = _write_new_files(context, frame, path, fmt=fmt, partition_by=partition_by)
     write_manifest(context, store, path, dataset=dataset, rows=rows, mode="append")
     context.counts.add("written", dataset, rows)
     context.logger.info("appended %d %s row(s) to %s", rows, dataset, path)
@@ -426,19 +416,7 @@ def _replace(
     store = context.store(path)
     # The previous generation, listed BEFORE writing: exactly these files go once the new ones are in place.
     previous = sorted({file for location in locations for file in store.list_files(location)})
-    frame = frame.cache()
-    try:
-        rows = frame.count()
-        # Append writes files with a name unique to this write, so nothing of the previous generation is
-        # overwritten; a failure here leaves it complete and readable.
-        writer = frame.write.mode("append").format(fmt)
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
-        if partition_by:
-            context.record_partitions(path, partition_by, _partition_values(frame, partition_by))
-    finally:
-        frame.unpersist()
+    rows = _write_new_files(context, frame, path, fmt=fmt, partition_by=partition_by)
     store.delete_files(previous)
     write_manifest(context, store, path, dataset=dataset, rows=rows, mode=mode)
     context.counts.add("written", dataset, rows)
@@ -455,6 +433,26 @@ def _replace(
 
 def _partition_values(frame: DataFrame, partition_by: Sequence[str]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in frame.select(*partition_by).distinct().collect()]
+
+
+def _write_new_files(context: JobContext, frame: DataFrame, path: str, *, fmt: str, partition_by: Sequence[str]) -> int:
+    """Write `frame` under `path` as new files and return its rows; the partitions written are recorded.
+
+    Append mode gives every file a name unique to this write, so nothing already there is overwritten: a
+    failure here leaves the previous generation complete and readable.
+    """
+    frame = frame.cache()
+    try:
+        rows: int = frame.count()
+        writer = frame.write.mode("append").format(fmt)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+        if partition_by:
+            context.record_partitions(path, partition_by, _partition_values(frame, partition_by))
+    finally:
+        frame.unpersist()
+    return rows
 
 
 def _check_partition_columns(frame: DataFrame, partition_by: Sequence[str], dataset: str) -> None:
