@@ -43,7 +43,6 @@ GLUE_DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")  # Athena: lowercase letter
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 KMS_ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 SNS_TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-CODECOMMIT_REPO_RE = re.compile(r"^[\w.-]{1,100}$")
 
 LONGEST_PREFIX = "abcdefghij-klmnopqrs"  # 20 characters, the most the prefix rule allows
 LONGEST_ENV = "abcdefghij"  # 10 characters, the most an environment name may have
@@ -107,7 +106,6 @@ def test_lake_wide_names(example: LakeConfig) -> None:
     lake = lake_names(example)
     assert lake.global_config_secret == "acme-lake/config/global"
     assert lake.deployment_stack_name == "acme-lake-deployment"
-    assert lake.codecommit_repository("etl") == "acme-lake-etl"
     assert lake.cloudformation_execution_policy == "acme-lake-cfn-execution"
 
 
@@ -145,7 +143,6 @@ def test_tags_do_not_change_the_config(example: LakeConfig) -> None:
         (lambda c: names_for(c, "dev").stack_name("web", "storage"), "unknown repository 'web'; known: infra, etl"),
         (lambda c: names_for(c, "dev").pipeline_stack_name("web"), "unknown repository 'web'"),
         (lambda c: names_for(c, "dev").verify_role_name("web"), "unknown repository 'web'"),
-        (lambda c: lake_names(c).codecommit_repository("web"), "unknown repository 'web'"),
         (lambda c: c.branch_for("web", "dev"), "unknown repository 'web'; configured: infra, etl"),
         (lambda c: c.branch_for("etl", "qa"), "unknown environment 'qa'"),
         (lambda c: c.next_environment("qa"), "unknown environment 'qa'"),
@@ -242,8 +239,6 @@ def test_deployment_account_names_are_valid(longest: LakeConfig) -> None:
     assert KMS_ALIAS_RE.match(lake.global_config_key_alias)
     assert KMS_ALIAS_RE.match(lake.pipeline_topic_key_alias)
     assert SNS_TOPIC_RE.match(lake.pipeline_topic)
-    for repo in REPOSITORIES:
-        assert CODECOMMIT_REPO_RE.match(lake.codecommit_repository(repo))
 
 
 def test_tags_are_valid_aws_tags(longest: LakeConfig) -> None:

@@ -252,10 +252,6 @@ class LakeNames:
     def deployment_stack_name(self) -> str:
         return f"{self.prefix}-{DEPLOYMENT_STACK}"
 
-    def codecommit_repository(self, repository: str) -> str:
-        _check_repository(repository)
-        return f"{self.prefix}-{repository}"
-
     @property
     def cloudformation_execution_policy(self) -> str:
         """The managed policy each target account's CloudFormation execution role gets at bootstrap."""

@@ -7,6 +7,7 @@ repositories (temporary git repositories) and the CodeBuild machine (this one).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -60,7 +62,7 @@ class Context:
         profile = names.environment_profile(env_name) if env_name else names.deployment_profile
         return boto3.Session(profile_name=profile)
 
-    def client(self, service: str, env_name: str | None = None) -> object:
+    def client(self, service: str, env_name: str | None = None) -> Any:
         region = self.config.env(env_name).region if env_name else self.config.deployment.region
         return self.session(env_name).client(service, region_name=region)
 
@@ -298,8 +300,6 @@ def _stack_reports(context: Context, repo: RepoCopy, env_name: str, kind: str) -
 
 
 def _stack_name_of(stage_dir: Path, template: Path) -> str:
-    import json
-
     manifest = json.loads((stage_dir / "manifest.json").read_text())
     for artifact in manifest.get("artifacts", {}).values():
         props = artifact.get("properties", {})
@@ -315,5 +315,5 @@ def _contract_count(context: Context, env_name: str) -> tuple[int, int]:
     present = 0
     for start in range(0, len(expected), 10):
         batch = expected[start : start + 10]
-        present += len(ssm.get_parameters(Names=batch)["Parameters"])  # type: ignore[attr-defined]
+        present += len(ssm.get_parameters(Names=batch)["Parameters"])
     return present, len(expected)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -103,8 +102,3 @@ class Runner:
 
     def note(self, text: str) -> None:
         print(f"    {text}", flush=True)
-
-
-def python_command(*args: str) -> list[str]:
-    """The current interpreter, so commands use the same virtual environment as the rehearsal."""
-    return [sys.executable, *args]
