@@ -5,8 +5,12 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(CURDIR)/$(VENV)/bin/python
+# Four repositories that share this workspace; each lints and tests from its own folder and pyproject.toml.
 PARTS  := shared-config deployment-account infra-repo etl-jobs-repo
 APPS   := infra-repo etl-jobs-repo
+# The workspace installs every package of the team editable; a lone repository installs them as wheels.
+EDITABLE := shared-config deployment-account/library deployment-account infra-repo etl-jobs-repo
+CONFIG := $(CURDIR)/shared-config/config.yaml
 
 # The pinned CDK CLI and the venv's tools come first on PATH for every recipe.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
@@ -16,21 +20,22 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(PY)
 
-.PHONY: help setup lint format test synth rehearse bench lock clean $(addprefix test-,$(PARTS))
+.PHONY: help setup lint format test standalone synth rehearse bench lock clean $(addprefix test-,$(PARTS))
 
 help:
 	@echo "make rehearse   play the whole lifecycle on an embedded AWS emulator (the main job)"
 	@echo "make test       lint + every part's tests"
+	@echo "make standalone copy each repository alone, install it from its own files, run its checks"
 	@echo "make synth      synthesize both CDK apps (offline)"
 	@echo "make bench      measure synth, scale, tests, jobs, CDC merge and rehearsal (BENCHMARKS.md)"
 	@echo "make setup      create .venv and install pinned Python packages and the pinned CDK CLI"
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt constraints.txt $(addsuffix /pyproject.toml,$(PARTS))
+$(VENV)/.installed: requirements.txt constraints.txt $(addsuffix /pyproject.toml,$(EDITABLE))
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PARTS))
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(EDITABLE))
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -38,22 +43,26 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: setup
-	ruff check .
-	ruff format --check .
-	mypy shared-config/src deployment-account/src infra-repo/datalake_infra etl-jobs-repo/etl_jobs etl-jobs-repo/lakejobs
+	for part in $(PARTS); do (cd $$part && ruff check . && ruff format --check . && mypy); done
+	ruff check bench tests scripts && ruff format --check bench tests scripts
 
 format: setup
 	ruff check --fix .
 	ruff format .
 
 test: lint
-	pytest $(PARTS) bench
+	for part in $(PARTS); do (cd $$part && pytest); done
+	pytest bench tests
 
 $(addprefix test-,$(PARTS)): test-%: setup
-	pytest $*
+	cd $* && pytest
 
 synth: setup
-	for app in $(APPS); do (cd $$app && cdk synth --quiet); done
+	for app in $(APPS); do (cd $$app && cdk synth --quiet -c config=$(CONFIG)); done
+
+# Each repository copied alone, installed from its own files and the shared packages' wheels, checked.
+standalone: setup
+	python scripts/standalone.py
 
 rehearse: setup
 	lakeops rehearse --yes
@@ -65,7 +74,7 @@ bench: setup
 lock:
 	rm -rf .lock-venv && python3 -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet -r requirements.txt
-	.lock-venv/bin/pip freeze | sed '1i # The full resolved set of Python packages, pinned. Regenerate with `make lock` after changing requirements.txt.' > constraints.txt && rm -rf .lock-venv
+	.lock-venv/bin/pip freeze --all --exclude pip | sed '1i # The full resolved set of Python packages, pinned. Regenerate with `make lock` after changing requirements.txt.' > constraints.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) node_modules */cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules */cdk.out .pytest_cache .mypy_cache .ruff_cache */.mypy_cache */.ruff_cache

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import PULLED_CONFIG_PATH, load, names_for
 from etl_jobs.spec import JOBS_DIR
 from etl_jobs.stage import EtlStage
-from lakeops.checks import enable_nag
-from lakeops.pipeline import BranchPipelineStack
+from lake_pipelines.checks import enable_nag
+from lake_pipelines.pipeline import BranchPipelineStack
 
 app = cdk.App()
 # the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
-config = load(app.node.try_get_context("config") or DEFAULT_CONFIG_PATH)
+config = load(app.node.try_get_context("config") or PULLED_CONFIG_PATH)
 # `-c jobs_dir=...` points the app at other job groups (the benchmark's generated ones); default: jobs/
 jobs_dir = Path(app.node.try_get_context("jobs_dir") or JOBS_DIR)
 for env_name in config.environment_names:

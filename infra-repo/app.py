@@ -2,14 +2,14 @@
 
 import aws_cdk as cdk
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import PULLED_CONFIG_PATH, load, names_for
 from datalake_infra.stage import InfraStage
-from lakeops.checks import enable_nag
-from lakeops.pipeline import BranchPipelineStack
+from lake_pipelines.checks import enable_nag
+from lake_pipelines.pipeline import BranchPipelineStack
 
 app = cdk.App()
 # the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
-config = load(app.node.try_get_context("config") or DEFAULT_CONFIG_PATH)
+config = load(app.node.try_get_context("config") or PULLED_CONFIG_PATH)
 for env_name in config.environment_names:
     BranchPipelineStack(
         app,

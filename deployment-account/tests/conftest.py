@@ -12,7 +12,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from datalake_config import DEFAULT_CONFIG_PATH, LakeConfig, load
+from datalake_config import LakeConfig, load
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 ASSET_DIR = Path(__file__).parent / "fixtures" / "asset"
 
@@ -40,7 +41,7 @@ def tiny_stage_factory(config: LakeConfig, *, with_asset: bool = False) -> Calla
 
 @pytest.fixture(scope="session")
 def example_config() -> LakeConfig:
-    return load(DEFAULT_CONFIG_PATH)
+    return load(EXAMPLE_CONFIG_PATH)
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,9 @@ def module_dir() -> Iterator[Path]:
     pytest sessions of the same user prune while this one may still be reading it."""
     with tempfile.TemporaryDirectory(prefix="lakeops-test-") as path:
         yield Path(path)
+
+
+@pytest.fixture(autouse=True)
+def example_config_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This repository holds no shared-config checkout: commands without --config read the packaged example."""
+    monkeypatch.setenv("LAKE_CONFIG", str(EXAMPLE_CONFIG_PATH))

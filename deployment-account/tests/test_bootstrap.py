@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from datalake_config import DEFAULT_CONFIG_PATH, LakeConfig, lake_names
+from datalake_config import LakeConfig, lake_names
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
+from lake_pipelines.execution_policy import MANAGED_POLICY_MAX_CHARS, execution_policy_parts
 from lakeops import cli
 from lakeops.bootstrap import (
     BOOTSTRAP_STACK,
-    MANAGED_POLICY_MAX_CHARS,
     PROJECT_ROOT,
     REQUIRED_BOOTSTRAP_VERSION,
     BootstrapError,
@@ -27,7 +29,6 @@ from lakeops.bootstrap import (
     RunResult,
     StepKind,
     build_plan,
-    execution_policy_parts,
     parse_profiles,
     profile_session,
     render_plan,
@@ -74,9 +75,17 @@ GOLDEN_STEPS = [
     ],
 ]
 
+# What the deployment-account step tells about the package index the pipelines install from.
+GOLDEN_NOTES = {
+    "deploy the deployment-account stack": (
+        "creates the package index: CodeArtifact domain acme-lake-packages, repository acme-lake-python "
+        "(upstream acme-lake-public-pypi, connected to public:pypi)",
+    ),
+}
+
 
 def _options(**kwargs: Any) -> BootstrapOptions:
-    return BootstrapOptions(config_path=DEFAULT_CONFIG_PATH, project_root=ROOT, **kwargs)
+    return BootstrapOptions(config_path=EXAMPLE_CONFIG_PATH, project_root=ROOT, **kwargs)
 
 
 # --- plan ---------------------------------------------------------------------------------------------
@@ -84,6 +93,7 @@ def test_plan_is_the_golden_ordered_list(example_config: LakeConfig) -> None:
     steps = build_plan(example_config, _options())
     assert [(s.name, s.account, s.profile) for s in steps] == GOLDEN_STEPS
     assert [s.command.display(ROOT) if s.command else None for s in steps] == GOLDEN_COMMANDS
+    assert {s.name: s.notes for s in steps if s.notes} == GOLDEN_NOTES
     assert {s.region for s in steps} == {"eu-west-1"}
 
 
@@ -98,6 +108,8 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
         assert re.search(heading, out, re.M), name
     for command in filter(None, GOLDEN_COMMANDS):
         assert f"$ {command}\n" in out
+    for notes in GOLDEN_NOTES.values():
+        assert all(f"   {note}\n" in out for note in notes)
     assert out.rstrip().endswith(
         "then: push the branches (dev, prod, test) to the new CodeCommit repositories (acme-lake-infra, "
         "acme-lake-etl); CodeCommit creates a branch on its first push, and each pipeline starts from its branch"
@@ -194,7 +206,11 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 
 def test_required_bootstrap_version_matches_the_pinned_cli() -> None:
-    template = (ROOT / "node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml").read_text()
+    # the CLI on PATH: this repository's node_modules, or the workspace's in the monorepo
+    cli = shutil.which("cdk")
+    assert cli is not None, "the pinned CDK CLI is not on PATH (npm ci)"
+    package = Path(cli).resolve().parents[1]
+    template = (package / "lib/api/bootstrap/bootstrap-template.yaml").read_text()
     outputs = template[template.index("\nOutputs:") :]
     match = re.search(r"BootstrapVersion:.*?Value: '(\d+)'", outputs, re.S)
     assert match is not None

@@ -16,15 +16,15 @@ import botocore.client
 import pytest
 import yaml
 
-from datalake_config import DEFAULT_CONFIG_PATH, dumps_json, load
+from datalake_config import dumps_json, load
 from datalake_config.schema import json_schema_text
-from datalake_config.testing import moto_acting_in
+from datalake_config.testing import EXAMPLE_CONFIG_PATH, moto_acting_in
 from lakeops.cli import build_parser, main
 
 DEPLOYMENT = "111111111111"
 REGION = "eu-west-1"
 SECRET = "acme-lake/config/global"
-EXAMPLE = str(DEFAULT_CONFIG_PATH)
+EXAMPLE = str(EXAMPLE_CONFIG_PATH)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -35,7 +35,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def example_raw() -> dict[str, Any]:
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG_PATH.read_text(encoding="utf-8"))
     return raw
 
 
@@ -121,7 +121,6 @@ def test_validate_of_a_missing_file_exits_1(capsys: pytest.CaptureFixture[str], 
         ["config", "validate", "--bogus"],
         ["config", "frobnicate"],
         ["config", "diff", "only-one.yaml"],
-        ["config", "pull", "--out", "x.json"],  # --secret is required
         ["no-such-group"],
     ],
 )
@@ -143,7 +142,7 @@ def every_command(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ())
 
 def test_every_command_is_walked() -> None:
     commands = set(every_command(build_parser()))
-    expected = {("config", c) for c in ("validate", "show", "schema", "diff", "publish", "pull")}
+    expected = {("config", c) for c in ("validate", "show", "schema", "diff", "publish")}
     assert expected <= commands
 
 
@@ -255,7 +254,7 @@ def test_diff_with_an_invalid_side_exits_1(
     assert "prefix: must be 3 to 20 characters, got 'x'" in err
 
 
-# --- publish and pull on moto -------------------------------------------------------------------
+# --- publish on moto -------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -383,26 +382,6 @@ def test_publish_before_the_deployment_stack_exits_1(capsys: pytest.CaptureFixtu
     code, out, err = run(capsys, "config", "publish", "--yes")
     assert (code, out) == (1, "")
     assert "deploy the deployment-account stack first" in err
-
-
-def test_pull_writes_the_published_config(
-    capsys: pytest.CaptureFixture[str], deployment_stack: None, tmp_path: Path
-) -> None:
-    assert run(capsys, "config", "publish", "--yes")[0] == 0
-    out_file = tmp_path / "pulled" / "config.json"
-    code, out, err = run(capsys, "config", "pull", "--secret", SECRET, "--out", str(out_file), "--region", REGION)
-    assert code == 0, err
-    assert out == f"config pull: wrote {out_file} (prefix acme-lake, 3 environments)\n"
-    assert out_file.read_text(encoding="utf-8") == published_value()
-    code, out, _ = run(capsys, "config", "diff", EXAMPLE, str(out_file))
-    assert (code, out) == (0, "no changes\n")
-
-
-def test_pull_of_a_missing_secret_exits_1(capsys: pytest.CaptureFixture[str], aws: None, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "config", "pull", "--secret", SECRET, "--out", str(tmp_path / "c.json"))
-    assert code == 1
-    assert f"cannot read secret {SECRET!r}" in err
-    assert not (tmp_path / "c.json").exists()
 
 
 def test_publish_without_credentials_is_a_one_line_error(

@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names
-from lakeops.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
 from lakeops.deployment_stack import DeploymentAccountStack
 
 CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
@@ -34,6 +34,10 @@ def assembly(example_config: LakeConfig, module_dir: Path) -> Path:
 def template(example_config: LakeConfig, assembly: Path) -> Template:
     name = lake_names(example_config).deployment_stack_name
     return Template.from_json(json.loads((assembly / f"{name}.template.json").read_text()))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
@@ -118,6 +122,73 @@ def test_codecommit_repositories_named_as_configured(example_config: LakeConfig,
     template.has_resource("AWS::CodeCommit::Repository", {"DeletionPolicy": "Retain"})
 
 
+# --- the team's package index ------------------------------------------------------------------------------
+def test_package_domain_is_encrypted_with_its_own_rotated_key_usable_by_codeartifact_only(
+    example_config: LakeConfig, template: Template
+) -> None:
+    lake = lake_names(example_config)
+    _, domain = _only(template, "AWS::CodeArtifact::Domain")
+    assert domain["Properties"]["DomainName"] == lake.package_domain
+    assert domain["DeletionPolicy"] == "Retain"
+    key_id = domain["Properties"]["EncryptionKey"]["Fn::GetAtt"][0]
+    key = template.to_json()["Resources"][key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # the domain's assets stay encrypted with it
+    template.has_resource_properties(
+        "AWS::KMS::Alias", {"AliasName": lake.package_key_alias, "TargetKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    # AWS's key policy for a CodeArtifact domain key: grants created through CodeArtifact, for this account only
+    (codeartifact,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "kms:*" not in _listed(s["Action"])]
+    assert codeartifact == {
+        "Sid": "CodeArtifactDomainOfThisAccount",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {
+                "kms:CallerAccount": example_config.deployment.account,
+                "kms:ViaService": "codeartifact.eu-west-1.amazonaws.com",
+            }
+        },
+    }
+
+
+def test_team_repository_reaches_the_public_index_only_through_its_upstream(
+    example_config: LakeConfig, template: Template
+) -> None:
+    lake = lake_names(example_config)
+    repositories = template.find_resources("AWS::CodeArtifact::Repository")
+    by_name = {r["Properties"]["RepositoryName"]: (k, r) for k, r in repositories.items()}
+    assert sorted(by_name) == sorted([lake.package_repository, lake.package_upstream_repository])
+    (domain_id, _) = _only(template, "AWS::CodeArtifact::Domain")
+    upstream_id, upstream = by_name[lake.package_upstream_repository]
+    _, team = by_name[lake.package_repository]
+    assert upstream["Properties"]["ExternalConnections"] == ["public:pypi"]
+    assert "Upstreams" not in upstream["Properties"]
+    assert team["Properties"]["Upstreams"] == [{"Fn::GetAtt": [upstream_id, "Name"]}]
+    assert "ExternalConnections" not in team["Properties"]
+    for _, repository in by_name.values():
+        assert repository["Properties"]["DomainName"] == {"Fn::GetAtt": [domain_id, "Name"]}
+        assert repository["DeletionPolicy"] == "Retain"
+
+
+def test_origin_controls_keep_the_team_packages_from_the_public_index(template: Template) -> None:
+    (domain_id, _) = _only(template, "AWS::CodeArtifact::Domain")
+    _, group = _only(template, "AWS::CodeArtifact::PackageGroup")
+    props = group["Properties"]
+    assert props["DomainName"] == {"Fn::GetAtt": [domain_id, "Name"]}
+    # every PyPI name starting with gluelake- (the team's packages, in their PEP 503 normalized form)
+    assert props["Pattern"] == "/pypi//gluelake-~"
+    assert props["OriginConfiguration"] == {
+        "Restrictions": {
+            "Publish": {"RestrictionMode": "ALLOW"},
+            "ExternalUpstream": {"RestrictionMode": "BLOCK"},
+            "InternalUpstream": {"RestrictionMode": "ALLOW"},
+        }
+    }
+
+
 def test_stack_is_termination_protected_in_the_deployment_account(example_config: LakeConfig, assembly: Path) -> None:
     manifest = json.loads((assembly / "manifest.json").read_text())
     stack = manifest["artifacts"][lake_names(example_config).deployment_stack_name]
@@ -175,3 +246,7 @@ def test_template_pins_logical_ids_of_stateful_resources(template: Template) -> 
     assert resources["GlobalConfigKeyF30CD34C"]["Type"] == "AWS::KMS::Key"
     assert resources["InfraRepositoryB420BAE1"]["Type"] == "AWS::CodeCommit::Repository"
     assert resources["EtlRepository8313B89C"]["Type"] == "AWS::CodeCommit::Repository"
+    assert resources["PackageIndexKeyA7935C4D"]["Type"] == "AWS::KMS::Key"
+    assert resources["PackageDomain"]["Type"] == "AWS::CodeArtifact::Domain"
+    assert resources["PackageUpstreamRepository"]["Type"] == "AWS::CodeArtifact::Repository"
+    assert resources["PackageRepository"]["Type"] == "AWS::CodeArtifact::Repository"

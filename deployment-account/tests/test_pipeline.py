@@ -11,17 +11,22 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
-from lakeops.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
-from lakeops.pipeline import CDK_CLI_VERSION, NOTIFIED_EVENTS, BranchPipelineStack
+from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.pipeline import (
+    CDK_CLI_VERSION,
+    CODEARTIFACT_LOGIN_REASON,
+    NOTIFIED_EVENTS,
+    BranchPipelineStack,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
 VERIFY_MODULE = "datalake_infra.smoke_check"
 CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
 
 
 # The feature flags the apps synthesize with (`cdk init` defaults); among them `minimizePolicies` and
 # `enablePartitionLiterals` change the generated policies the pipeline acknowledges.
-APP_CONTEXT = json.loads((PROJECT_ROOT / "deployment-account" / "cdk.json").read_text())["context"]
+APP_CONTEXT = json.loads((DEPLOYMENT_DIR / "cdk.json").read_text())["context"]
 
 
 def _build(
@@ -234,13 +239,13 @@ def test_synth_pulls_config_checks_then_synthesizes(
     commands = spec["phases"]["build"]["commands"]
     secret = lake_names(example_config).global_config_secret
     assert commands == [
-        f"lakeops config pull --secret {secret} --region eu-west-1 --out .lake/config.json",
+        f"lake-config pull --secret {secret} --region eu-west-1 --out .lake/config.json",
         "ruff check .",
         "ruff format --check .",
         "python -m pytest -q",
         "npx cdk synth -c config=.lake/config.json",
     ]
-    assert spec["phases"]["install"]["commands"][0] == "npm ci --no-audit --no-fund"
+    assert spec["phases"]["install"]["commands"] == ["npm ci --no-audit --no-fund", INDEX_LOGIN, PIP_INSTALL]
 
 
 def test_synth_role_reads_only_the_global_config_secret(example_config: LakeConfig, templates: dict[str, Any]) -> None:
@@ -304,6 +309,112 @@ def test_verify_step_runs_the_repo_check_through_exactly_its_verify_role(
     assert [_flat(r) for s in assumes for r in _as_list(s["Resource"])] == [role_arn]
 
 
+# --- the team's package index ----------------------------------------------------------------------------
+INDEX_LOGIN = (
+    "aws codeartifact login --tool pip --domain acme-lake-packages --domain-owner 111111111111 "
+    "--repository acme-lake-python --region eu-west-1"
+)
+PIP_INSTALL = "python -m pip install --disable-pip-version-check --no-input -r requirements.txt"
+# Exactly what `aws codeartifact login` + `pip install` need (IAM service authorization reference):
+# the token on the domain, the endpoint and reads on the team repository (never its upstream), and the STS
+# bearer token, which has no resource type, for CodeArtifact only.
+INDEX_STATEMENTS = [
+    {
+        "Action": "codeartifact:GetAuthorizationToken",
+        "Effect": "Allow",
+        "Resource": "arn:aws:codeartifact:eu-west-1:111111111111:domain/acme-lake-packages",
+        "Sid": "PackageIndexToken",
+    },
+    {
+        "Action": ["codeartifact:GetRepositoryEndpoint", "codeartifact:ReadFromRepository"],
+        "Effect": "Allow",
+        "Resource": "arn:aws:codeartifact:eu-west-1:111111111111:repository/acme-lake-packages/acme-lake-python",
+        "Sid": "PackageIndexRead",
+    },
+    {
+        "Action": "sts:GetServiceBearerToken",
+        "Condition": {"StringEquals": {"sts:AWSServiceName": "codeartifact.amazonaws.com"}},
+        "Effect": "Allow",
+        "Resource": "*",
+        "Sid": "PackageIndexBearerToken",
+    },
+]
+
+
+def _index_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in statements
+        if any(a.startswith("codeartifact:") or a == "sts:GetServiceBearerToken" for a in _as_list(s["Action"]))
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+@pytest.mark.parametrize("step", ["Synth", "Verify"])
+def test_steps_that_install_requirements_log_in_to_the_package_index_first(
+    env: str, step: str, templates: dict[str, Any]
+) -> None:
+    _, project = _project(templates[env], step)
+    install = json.loads(_buildspec_text(project))["phases"]["install"]["commands"]
+    assert install.count(INDEX_LOGIN) == 1
+    pip = [i for i, command in enumerate(install) if "pip install" in command]
+    assert pip == [install.index(PIP_INSTALL)]
+    assert install.index(INDEX_LOGIN) == pip[0] - 1  # right before it: nothing in between can reset pip's index
+
+
+def test_only_the_synth_and_verify_steps_install_python_requirements(templates: dict[str, Any]) -> None:
+    for env, template in templates.items():
+        installing = sorted(
+            k for k, p in _of_type(template, "AWS::CodeBuild::Project").items() if "pip install" in _buildspec_text(p)
+        )
+        assert [k for k in installing if "Synth" in k or "Verify" in k] == installing, env
+        assert len(installing) == 2, env
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+@pytest.mark.parametrize("step", ["Synth", "Verify"])
+def test_installing_roles_hold_exactly_the_package_index_statements(
+    env: str, step: str, templates: dict[str, Any]
+) -> None:
+    template = templates[env]
+    logical_id, _ = _project(template, step)
+    statements = _role_statements(template, logical_id)
+    assert _index_statements(statements) == INDEX_STATEMENTS
+    # CodeArtifact decrypts the domain's assets through its own grant: readers get no key permission for it,
+    # only the artifact key and (synth) the global-config decrypt they had before
+    kms = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert kms and all(
+        s.get("Sid") == "DecryptGlobalConfigSecretOnly"
+        or _flat(s["Resource"]).startswith("<PipelineArtifactsBucketEncryptionKey")
+        for s in kms
+    )
+
+
+def test_no_other_role_may_use_the_package_index(templates: dict[str, Any]) -> None:
+    for env, template in templates.items():
+        installing = {
+            template["Resources"][_project(template, step)[0]]["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+            for step in ("Synth", "Verify")
+        }
+        for logical_id, policy in _of_type(template, "AWS::IAM::Policy").items():
+            if {r["Ref"] for r in policy["Properties"]["Roles"]} <= installing:
+                continue
+            assert _index_statements(policy["Properties"]["PolicyDocument"]["Statement"]) == [], (env, logical_id)
+
+
+def test_the_bearer_token_wildcard_is_acknowledged_only_on_the_installing_roles(assembly: Path) -> None:
+    found = [a for a in acknowledgements(assembly) if a.rule == "AwsSolutions-IAM5[Resource::*]"]
+    bearer = [a for a in found if a.reason == CODEARTIFACT_LOGIN_REASON]
+    # one Synth and one Verify role policy per pipeline stack, and no other policy
+    assert sorted((a.template, "Synth" in a.logical_id, "Verify" in a.logical_id) for a in bearer) == sorted(
+        (f"acme-lake-infra-{env}-pipeline.template.json", step == "Synth", step == "Verify")
+        for env in ("dev", "test", "prod")
+        for step in ("Synth", "Verify")
+    )
+    # and the `*` of those two policies is acknowledged for that reason only
+    assert [a for a in found if ("Synth" in a.logical_id or "Verify" in a.logical_id) and a not in bearer] == []
+
+
 # --- notifications --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ["dev", "test", "prod"])
 def test_notification_rule_sends_pipeline_events_to_the_deployment_topic(
@@ -323,7 +434,7 @@ def test_notification_rule_sends_pipeline_events_to_the_deployment_topic(
 
 # --- security and pinning --------------------------------------------------------------------------------
 def test_no_wildcard_actions_anywhere(assembly: Path) -> None:
-    from lakeops.checks import templates as all_templates
+    from lake_pipelines.checks import templates as all_templates
 
     offenders = []
     for path in all_templates(assembly):
@@ -358,7 +469,7 @@ def test_artifacts_are_encrypted_with_a_rotated_key(templates: dict[str, Any]) -
 
 
 def test_cli_version_matches_package_json_and_self_mutation_installs_it(templates: dict[str, Any]) -> None:
-    package = json.loads((PROJECT_ROOT / "package.json").read_text())
+    package = json.loads((DEPLOYMENT_DIR / "package.json").read_text())
     assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION
     _, project = _project(templates["dev"], "SelfMutation")
     assert f"npm install -g aws-cdk@{CDK_CLI_VERSION}" in _buildspec_text(project)

@@ -9,10 +9,11 @@ curated buckets. The row counts are then read back from the emulator's buckets a
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datalake_config import names_for
+from datalake_config import LakeConfig, names_for
 from etl_jobs.local_runner import SAMPLE_DATA_DIR, lake_path, quarantine_path, run_job
 from etl_jobs.spec import JOBS_DIR, Group, discover
 
@@ -21,19 +22,20 @@ class EmulatedRunError(RuntimeError):
     """A job group did not produce what it reported, as read back from the emulator's buckets."""
 
 
-def run_groups_on_emulator(context: Any, env_name: str) -> list[str]:
-    """The rehearsal hook: `context` is the rehearsal context (config, clients, runner, workdir)."""
-    config = context.config
+def run_groups_on_emulator(
+    config: LakeConfig, env_name: str, clients: Callable[[str], Any], lake: Path, *, echo: Callable[[str], None]
+) -> list[str]:
+    """Every group of `jobs/` through the buckets of `env_name`; `clients(service)` returns a boto3 client
+    acting in that environment's account and `lake` is the local working folder. One line per job."""
     names = names_for(config, env_name)
-    ssm, s3 = context.client("ssm", env_name), context.client("s3", env_name)
+    ssm, s3 = clients("ssm"), clients("s3")
     buckets = {zone: ssm.get_parameter(Name=names.bucket_name(zone))["Parameter"]["Value"] for zone in config.zones}
-    lake = Path(context.runner.log_path).parent / "lake" / env_name
     from lakejobs.context import local_spark
 
     spark = local_spark("rehearsal")
     lines: list[str] = []
     for group in discover(JOBS_DIR, env=env_name, env_names=config.environment_names):
-        lines += _run_group(group, buckets, s3, lake / group.name, spark, context.runner.note)
+        lines += _run_group(group, buckets, s3, lake / group.name, spark, echo)
     return lines
 
 

@@ -19,8 +19,8 @@ from etl_jobs.catalog_table import CatalogTable
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group, Job, Location
 from etl_jobs.wildcards import acknowledge_role_wildcards
-from lakeops.checks import acknowledge
-from lakeops.generated_grants import flatten
+from lake_pipelines.checks import acknowledge
+from lake_pipelines.generated_grants import flatten
 
 # Arguments this construct sets; a job's own `arguments` may not redefine them.
 MANAGED_ARGUMENTS = (

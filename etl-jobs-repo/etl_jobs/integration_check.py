@@ -24,8 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import ConfigError, EnvironmentNames, load, names_for
 from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
+from lake_pipelines.verify import CheckResult, report, verify_parser, verify_session
 from lakejobs.io import MANIFEST_FILE, read_manifest_rows
-from lakeops.verify import CheckResult, report, verify_parser, verify_session
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600

@@ -15,7 +15,7 @@ from datalake_config import LakeConfig, names_for
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group
 from etl_jobs.verify_role import VerifyRole
-from lakeops.key_policies import cloudwatch_logs_statement
+from lake_pipelines.key_policies import cloudwatch_logs_statement
 
 
 class EtlSharedStack(cdk.Stack):

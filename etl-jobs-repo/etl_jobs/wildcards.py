@@ -13,8 +13,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-from lakeops.checks import acknowledge
-from lakeops.generated_grants import flatten, wildcard_findings
+from lake_pipelines.checks import acknowledge
+from lake_pipelines.generated_grants import flatten, wildcard_findings
 
 Explain = Callable[[list[str], list[str]], "str | None"]
 

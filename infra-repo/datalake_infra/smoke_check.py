@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import ConfigError, LakeConfig, load, names_for
 from datalake_config.naming import ContractParameter, EnvironmentNames, Kind
-from lakeops.verify import CheckResult, report, verify_parser, verify_session
+from lake_pipelines.verify import CheckResult, report, verify_parser, verify_session
 
 SESSION_NAME = "infra-smoke-check"
 

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from datalake_config import LakeConfig, load
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 INFRA_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def example_config() -> LakeConfig:
-    return load()
+    return load(EXAMPLE_CONFIG_PATH)
 
 
 @pytest.fixture(scope="session")

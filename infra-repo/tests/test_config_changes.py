@@ -11,7 +11,7 @@ import pytest
 from datalake_config import LakeConfig, from_mapping, names_for
 from datalake_infra.network.availability_zones import FALLBACK_WARNING_ID
 from datalake_infra.stage import InfraStage
-from lakeops.checks import enable_nag, synth
+from lake_pipelines.checks import enable_nag, synth
 
 DEV_CIDR = "10.40.0.0/16"
 STAGING = {

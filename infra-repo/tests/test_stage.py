@@ -14,10 +14,12 @@ from aws_cdk.assertions import Match, Template
 
 from datalake_config import LakeConfig, load, names_for, tags
 from datalake_config.naming import TRANSIENT_PREFIXES, Kind
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from datalake_infra.stage import InfraStage
-from lakeops.checks import acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 
-ENVIRONMENTS = load().environment_names
+ENVIRONMENTS = load(EXAMPLE_CONFIG_PATH).environment_names
 COMPONENTS = ("storage", "network", "catalog", "verify")
 INTERFACE_SERVICES = {"glue", "kms", "secretsmanager", "ssm", "states", "logs", "sts"}
 # Renaming one of these replaces a stateful resource (and, with RETAIN, orphans the old one).
@@ -87,6 +89,11 @@ def synthesized(
 
 
 # --- the stage as a whole ----------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_shipped_execution_policy_covers_the_stage(synthesized: Synthesized, env: str) -> None:
+    assert coverage_problems(stage_templates(synthesized.stages[env]), synthesized.config, env) == []
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_stack_targets_the_environment_account_with_its_name_and_tags(synthesized: Synthesized, env: str) -> None:
     target = synthesized.config.env(env)

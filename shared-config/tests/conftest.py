@@ -9,19 +9,20 @@ from typing import Any
 import pytest
 import yaml
 
-from datalake_config import DEFAULT_CONFIG_PATH, ConfigError, LakeConfig, from_mapping, load
+from datalake_config import ConfigError, LakeConfig, from_mapping, load
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 
 @pytest.fixture(scope="session")
 def example_raw() -> dict[str, Any]:
     """The example config as plain data; tests deep-copy it before changing anything."""
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG_PATH.read_text(encoding="utf-8"))
     return raw
 
 
 @pytest.fixture(scope="session")
 def example() -> LakeConfig:
-    return load(DEFAULT_CONFIG_PATH)
+    return load(EXAMPLE_CONFIG_PATH)
 
 
 def set_path(raw: dict[str, Any], path: str, value: Any) -> None:

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for, tags
-from datalake_config.naming import REPOSITORIES
+from datalake_config.naming import (
+    PUBLIC_PYPI_CONNECTION,
+    REPOSITORIES,
+    TEAM_PACKAGE_GROUP,
+    TEAM_PACKAGE_PREFIX,
+    TEAM_PACKAGES,
+)
 
 # The infra → ETL contract of the example's dev environment. A change here is a breaking change for
 # every deployed ETL stack: update this list only together with both apps.
@@ -43,6 +49,11 @@ GLUE_DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")  # Athena: lowercase letter
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 KMS_ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 SNS_TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# CodeArtifact (the CloudFormation resource schemas of AWS::CodeArtifact::Domain and ::Repository)
+CODEARTIFACT_DOMAIN_RE = re.compile(r"^[a-z][a-z0-9-]{0,48}[a-z0-9]$")
+CODEARTIFACT_REPOSITORY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
+# PEP 503: the normalized form of a distribution name, the form CodeArtifact matches package groups against
+PYTHON_NORMALIZED_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 LONGEST_PREFIX = "abcdefghij-klmnopqrs"  # 20 characters, the most the prefix rule allows
 LONGEST_ENV = "abcdefghij"  # 10 characters, the most an environment name may have
@@ -107,6 +118,19 @@ def test_lake_wide_names(example: LakeConfig) -> None:
     assert lake.global_config_secret == "acme-lake/config/global"
     assert lake.deployment_stack_name == "acme-lake-deployment"
     assert lake.cloudformation_execution_policy == "acme-lake-cfn-execution"
+    assert lake.package_domain == "acme-lake-packages"
+    assert lake.package_repository == "acme-lake-python"
+    assert lake.package_upstream_repository == "acme-lake-public-pypi"
+    assert lake.package_key_alias == "alias/acme-lake/packages"
+
+
+def test_the_team_packages_are_what_the_package_group_covers() -> None:
+    # the origin controls protect the prefix; a team package outside it could be replaced from the public index
+    assert all(name.startswith(TEAM_PACKAGE_PREFIX) for name in TEAM_PACKAGES)
+    assert all(PYTHON_NORMALIZED_RE.match(name) for name in TEAM_PACKAGES)
+    assert PYTHON_NORMALIZED_RE.match(TEAM_PACKAGE_PREFIX.rstrip("-"))
+    assert TEAM_PACKAGE_GROUP == "/pypi//gluelake-~"
+    assert PUBLIC_PYPI_CONNECTION == "public:pypi"
 
 
 def test_every_pipeline_stack_name_is_distinct(example: LakeConfig) -> None:
@@ -239,6 +263,16 @@ def test_deployment_account_names_are_valid(longest: LakeConfig) -> None:
     assert KMS_ALIAS_RE.match(lake.global_config_key_alias)
     assert KMS_ALIAS_RE.match(lake.pipeline_topic_key_alias)
     assert SNS_TOPIC_RE.match(lake.pipeline_topic)
+    assert KMS_ALIAS_RE.match(lake.package_key_alias)
+
+
+@pytest.mark.parametrize("prefix", ["abc", LONGEST_PREFIX])
+def test_package_index_names_are_valid(example_raw: dict[str, Any], prefix: str) -> None:
+    lake = lake_names(from_mapping({**example_raw, "prefix": prefix}))
+    assert CODEARTIFACT_DOMAIN_RE.match(lake.package_domain), lake.package_domain
+    for repository in (lake.package_repository, lake.package_upstream_repository):
+        assert CODEARTIFACT_REPOSITORY_RE.match(repository), repository
+    assert lake.package_repository != lake.package_upstream_repository
 
 
 def test_tags_are_valid_aws_tags(longest: LakeConfig) -> None:

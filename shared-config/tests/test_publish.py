@@ -281,3 +281,37 @@ def test_an_unreachable_removed_environment_becomes_a_note(
         "/acme-lake/staging/facts: An error occurred (AccessDenied)"
     )
     assert plan.notes[0].endswith("; delete them there by hand")
+
+
+# --- `lake-config pull|validate`, the command an app repository's pipeline runs ---------------------------
+def test_the_pull_command_writes_the_published_config(
+    deployment_stack: None, example: LakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datalake_config.cli import main
+
+    publish(example)
+    out = tmp_path / "pulled" / "config.json"
+    assert main(["pull", "--secret", SECRET, "--out", str(out), "--region", REGION]) == 0
+    assert capsys.readouterr().out == f"config pull: wrote {out} (prefix acme-lake, 3 environments)\n"
+    assert out.read_text(encoding="utf-8") == dumps_json(example)
+    assert main(["validate", str(out)]) == 0
+
+
+def test_the_pull_command_of_a_missing_secret_exits_1_and_writes_nothing(
+    aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datalake_config.cli import main
+
+    assert main(["pull", "--secret", SECRET, "--out", str(tmp_path / "c.json"), "--region", REGION]) == 1
+    assert f"cannot read secret {SECRET!r}" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_validate_without_a_pulled_config_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datalake_config.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 1
+    assert "pull the published config with `lake-config pull`" in capsys.readouterr().err

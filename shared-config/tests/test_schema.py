@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from datalake_config import DEFAULT_CONFIG_PATH
 from datalake_config.schema import json_schema, json_schema_text
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 COMMITTED_SCHEMA = Path(__file__).resolve().parents[1] / "config.schema.json"
 
@@ -38,9 +38,13 @@ def test_the_committed_schema_is_the_generated_one() -> None:
 
 
 def test_the_example_config_points_editors_at_the_schema() -> None:
-    first_line = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").splitlines()[0]
+    config_yaml = COMMITTED_SCHEMA.parent / "config.yaml"
+    first_line = config_yaml.read_text(encoding="utf-8").splitlines()[0]
     assert first_line == "# yaml-language-server: $schema=./config.schema.json"
-    assert (DEFAULT_CONFIG_PATH.parent / "config.schema.json").resolve() == COMMITTED_SCHEMA
+
+
+def test_the_packaged_example_is_the_repository_config() -> None:
+    assert EXAMPLE_CONFIG_PATH.read_bytes() == (COMMITTED_SCHEMA.parent / "config.yaml").read_bytes()
 
 
 def test_the_schema_declares_its_dialect() -> None:

@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -31,7 +30,9 @@ from botocore.exceptions import ClientError
 
 from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.aws import Sessions
+from datalake_config.naming import PUBLIC_PYPI_CONNECTION
 from datalake_config.publish import PublishError, plan_publish
+from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, partition_of
 from lakeops.errors import LakeopsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -39,10 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 REQUIRED_BOOTSTRAP_VERSION = 33
 BOOTSTRAP_STACK = "CDKToolkit"
 COMPLETE_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
-# IAM counts a managed policy's characters without white space.
-MANAGED_POLICY_MAX_CHARS = 6144
 MAX_POLICY_VERSIONS = 5
-POLICY_COMMENT = "Comment"
 TAIL_LINES = 20
 APPS = {"deployment": "deployment-account", "infra": "infra-repo", "etl": "etl-jobs-repo"}
 
@@ -78,12 +76,6 @@ class Command:
 
 
 @dataclass(frozen=True)
-class PolicyPart:
-    name: str
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class Step:
     """One ordered bootstrap step and what it needs."""
 
@@ -98,6 +90,7 @@ class Step:
     execution_policies: tuple[str, ...] = ()
     policy_parts: tuple[PolicyPart, ...] = ()
     role: str = "deployment"  # the --profile role: `deployment` or an environment name
+    notes: tuple[str, ...] = ()  # what the step leaves behind that later steps and the pipelines rely on
 
     def describe(self, root: Path) -> list[str]:
         lines = [self.name, f"   account {self.account}  region {self.region}  profile {self.profile}"]
@@ -106,8 +99,9 @@ class Step:
         for part in self.policy_parts:
             lines.append(
                 f"   boto3: create or update IAM managed policy {part.name} "
-                f"({len(part.document['Statement'])} statements, lakeops/policies/cfn-execution.json)"
+                f"({len(part.document['Statement'])} statements, lake_pipelines/policies/cfn-execution.json)"
             )
+        lines.extend(f"   {note}" for note in self.notes)
         return lines
 
 
@@ -140,52 +134,6 @@ def parse_profiles(config: LakeConfig, pairs: Sequence[str]) -> dict[str, str]:
             raise BootstrapError(f"--profile {pair!r}: unknown role {role!r}; known: {', '.join(profiles)}")
         profiles[role] = profile
     return profiles
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def execution_policy_parts(config: LakeConfig, account: str, region: str) -> tuple[PolicyPart, ...]:
-    """The shipped least-privilege policy, filled for one target, split to fit IAM's managed-policy size.
-
-    Role statements are scoped by name and condition but not yet by a permissions boundary: requiring one on
-    every role the stacks create is the next step to keep an inline role policy within the lake's needs.
-    """
-    text = resources.files("lakeops").joinpath("policies/cfn-execution.json").read_text(encoding="utf-8")
-    for placeholder, value in {
-        "{prefix}": config.prefix,
-        # Glue database names allow no hyphens (naming.glue_database_name)
-        "{prefix_underscored}": config.prefix.replace("-", "_"),
-        "{account}": account,
-        "{region}": region,
-        "{partition}": partition_of(region),
-    }.items():
-        text = text.replace(placeholder, value)
-    document = json.loads(text)
-    # IAM accepts no comments: the file explains its statements in `Comment` keys, dropped here.
-    document.pop(POLICY_COMMENT, None)
-    for statement in document["Statement"]:
-        statement.pop(POLICY_COMMENT, None)
-    leftover = re.findall(r"\{[a-z_]+\}", json.dumps(document))
-    if leftover:
-        raise BootstrapError(f"policies/cfn-execution.json: unknown placeholders {sorted(set(leftover))}")
-    parts: list[list[dict[str, Any]]] = [[]]
-    for statement in document["Statement"]:
-        if _size({"Version": document["Version"], "Statement": [*parts[-1], statement]}) > MANAGED_POLICY_MAX_CHARS:
-            if not parts[-1]:
-                raise BootstrapError(f"policy statement {statement.get('Sid')} alone exceeds a managed policy")
-            parts.append([])
-        parts[-1].append(statement)
-    lake = lake_names(config)
-    return tuple(
-        PolicyPart(lake.cloudformation_execution_policy_part(i), {"Version": document["Version"], "Statement": s})
-        for i, s in enumerate(parts, start=1)
-    )
 
 
 def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
@@ -258,7 +206,7 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             )
         )
 
-    def deploy(stacks: Sequence[str], app: str, what: str) -> Step:
+    def deploy(stacks: Sequence[str], app: str, what: str, notes: Sequence[str] = ()) -> Step:
         # One `cdk deploy` per app: the app is synthesized once for all the stacks it deploys.
         command = cdk(
             "deploy",
@@ -279,9 +227,18 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             dep_profile,
             command,
             stack_names=tuple(stacks),
+            notes=tuple(notes),
         )
 
-    steps.append(deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack"))
+    # The pipelines install the team's packages from this index, so it exists before any pipeline runs.
+    package_index = (
+        f"creates the package index: CodeArtifact domain {lake.package_domain}, repository "
+        f"{lake.package_repository} (upstream {lake.package_upstream_repository}, "
+        f"connected to {PUBLIC_PYPI_CONNECTION})"
+    )
+    steps.append(
+        deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack", [package_index])
+    )
     publish = ["lakeops", "config", "publish", "--yes", "--config", config_path, "--profile", dep_profile]
     if options.endpoint_url:
         publish += ["--endpoint-url", options.endpoint_url]
@@ -549,10 +506,6 @@ def _find_policy_arn(iam: Any, name: str) -> str | None:
             if policy["PolicyName"] == name:
                 return str(policy["Arn"])
     return None
-
-
-def _size(document: Mapping[str, Any]) -> int:
-    return len(json.dumps(document, separators=(",", ":")))
 
 
 def _relative(arg: str, root: Path, cwd: Path) -> str:

@@ -1,8 +1,10 @@
-"""The deployment-account stack: source repositories, the global-config secret and the pipeline topic."""
+"""The deployment-account stack: source repositories, the global-config secret, the pipeline topic and the
+team's package index."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_codeartifact as codeartifact
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,14 +15,14 @@ from constructs import Construct
 
 from datalake_config import LakeConfig, lake_names, tags
 from datalake_config.model import CodeCommitSource
-from datalake_config.naming import REPOSITORIES
-from lakeops.checks import acknowledge
+from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES, TEAM_PACKAGE_GROUP
+from lake_pipelines.checks import acknowledge
 
 CODESTAR_NOTIFICATIONS = "codestar-notifications.amazonaws.com"
 
 
 class DeploymentAccountStack(cdk.Stack):
-    """What every pipeline in the deployment account shares: repositories, global-config secret, topic."""
+    """What every pipeline in the deployment account shares: repositories, config secret, topic, package index."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: LakeConfig, **kwargs: object) -> None:
         deployment = config.deployment
@@ -28,7 +30,7 @@ class DeploymentAccountStack(cdk.Stack):
             scope,
             construct_id,
             env=cdk.Environment(account=deployment.account, region=deployment.region),
-            description=f"{config.prefix}: repositories, global-config secret and pipeline topic",
+            description=f"{config.prefix}: repositories, global-config secret, pipeline topic and package index",
             # the secret and the repositories outlive any mistaken `cdk destroy`
             termination_protection=True,
             tags=tags(config),
@@ -119,5 +121,94 @@ class DeploymentAccountStack(cdk.Stack):
         for email in config.notifications.emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
+        self._package_index(config)
+
         cdk.CfnOutput(self, "GlobalConfigSecretName", value=lake.global_config_secret)
         cdk.CfnOutput(self, "PipelineTopicArn", value=self.topic.topic_arn)
+        cdk.CfnOutput(self, "PackageDomainName", value=lake.package_domain)
+        cdk.CfnOutput(self, "PackageRepositoryName", value=lake.package_repository)
+
+    def _package_index(self, config: LakeConfig) -> None:
+        """The CodeArtifact domain the pipelines install the team's packages from, the public index as upstream."""
+        lake = lake_names(config)
+        deployment = config.deployment
+        # The domain cannot change its key (EncryptionKey is create-only) and its assets stay encrypted with
+        # it, so the key outlives the stack like the domain does.
+        self.package_key = kms.Key(
+            self,
+            "PackageIndexKey",
+            description=f"{config.prefix}: encrypts the package index (CodeArtifact domain {lake.package_domain})",
+            enable_key_rotation=True,
+            alias=lake.package_key_alias,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # AWS's key policy for a CodeArtifact domain key ("Example AWS KMS key policy" in
+        # https://docs.aws.amazon.com/codeartifact/latest/ug/domain-create.html): CodeArtifact creates a
+        # grant on the key when the domain is created and uses that grant to encrypt and decrypt assets, so the
+        # principals of this account need only CreateGrant and DescribeKey, and only through CodeArtifact.
+        # Readers and publishers are never granted kms:Decrypt: the service decrypts through its grant.
+        self.package_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CodeArtifactDomainOfThisAccount",
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy `*` means this key
+                conditions={
+                    "StringEquals": {
+                        "kms:CallerAccount": deployment.account,
+                        "kms:ViaService": f"codeartifact.{deployment.region}.amazonaws.com",
+                    }
+                },
+            )
+        )
+        self.package_domain = codeartifact.CfnDomain(
+            self,
+            "PackageDomain",
+            domain_name=lake.package_domain,  # the pipelines log in to it by this name
+            encryption_key=self.package_key.key_arn,
+        )
+        # Two repositories: CodeArtifact keeps every version fetched through an external connection in the
+        # repository holding the connection, so the upstream is the record of everything ever taken from the
+        # public index, kept apart from what the team publishes; the team repository reaches public packages
+        # through it (docs.aws.amazon.com/codeartifact/latest/ug/repo-upstream-behavior.html).
+        self.package_upstream_repository = codeartifact.CfnRepository(
+            self,
+            "PackageUpstreamRepository",
+            domain_name=self.package_domain.attr_name,
+            repository_name=lake.package_upstream_repository,
+            description=f"{config.prefix}: packages from the public Python index, as first requested",
+            external_connections=[PUBLIC_PYPI_CONNECTION],
+        )
+        self.package_repository = codeartifact.CfnRepository(
+            self,
+            "PackageRepository",
+            domain_name=self.package_domain.attr_name,
+            repository_name=lake.package_repository,
+            description=f"{config.prefix}: the team's Python packages; public packages through its upstream",
+            upstreams=[self.package_upstream_repository.attr_name],
+        )
+        # Origin controls against dependency confusion, for every repository of the domain: a version of a
+        # gluelake-* package enters only by being published to the domain (Publish ALLOW); the public index is
+        # never asked for one (ExternalUpstream BLOCK), even when a name is missing here, so a public package
+        # of that name can never be installed instead; and a repository may still take the team's versions
+        # from an upstream of the same domain (InternalUpstream ALLOW), which holds nothing the external
+        # connection brought in, since that path is blocked for these names.
+        allow = codeartifact.CfnPackageGroup.RestrictionTypeProperty(restriction_mode="ALLOW")
+        self.team_package_group = codeartifact.CfnPackageGroup(
+            self,
+            "TeamPackageGroup",
+            domain_name=self.package_domain.attr_name,
+            pattern=TEAM_PACKAGE_GROUP,
+            description=f"{config.prefix}: the team's own packages, never taken from the public index",
+            origin_configuration=codeartifact.CfnPackageGroup.OriginConfigurationProperty(
+                restrictions=codeartifact.CfnPackageGroup.RestrictionsProperty(
+                    publish=allow,
+                    external_upstream=codeartifact.CfnPackageGroup.RestrictionTypeProperty(restriction_mode="BLOCK"),
+                    internal_upstream=allow,
+                )
+            ),
+        )
+        # The domain and the repositories hold every published version of the team's packages: a stack
+        # deletion or replacement must not take them along.
+        for resource in (self.package_domain, self.package_upstream_repository, self.package_repository):
+            resource.apply_removal_policy(cdk.RemovalPolicy.RETAIN)

@@ -15,14 +15,15 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.glue.models import glue_backends
 from moto.moto_api import state_manager
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import load, names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.integration_check import IntegrationCheck, main
 from etl_jobs.spec import discover
 from lakejobs.context import JobContext
 from lakejobs.io import MANIFEST_FILE, S3FileStore, rebuild_dataset, write_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 NAMES = names_for(CONFIG, "dev")
 REGION = CONFIG.env("dev").region
 ORDERS = next(g for g in discover(FIXTURES / "jobs", "dev", CONFIG.environment_names) if g.name == "orders")
@@ -180,7 +181,7 @@ def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pyte
     write_all_outputs(aws["s3"])
     argv = [
         "--config",
-        str(DEFAULT_CONFIG_PATH),
+        str(EXAMPLE_CONFIG_PATH),
         "--env",
         "dev",
         "--jobs-dir",

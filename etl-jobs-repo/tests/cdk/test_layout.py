@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import load, names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.layout import LayoutError, check_names, job_bytes, plan_parts
 from etl_jobs.library import LibraryError, build_library_zip, library_zip_bytes
 from etl_jobs.spec import Group, SpecError
 
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 NAMES = names_for(CONFIG, "dev")
 
 

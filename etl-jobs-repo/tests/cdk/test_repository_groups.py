@@ -8,13 +8,15 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import load, names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.library import LIBRARY_DIR
 from etl_jobs.spec import JOBS_DIR, discover
 from etl_jobs.stage import EtlStage
-from lakeops.checks import cfn_lint, enable_nag, synth
+from lake_pipelines.checks import cfn_lint, enable_nag, synth
+from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +54,10 @@ def test_partition_columns_the_jobs_write_are_catalog_partition_keys(stage_and_a
         "customer_cdc_current": [("country", "string")],
         "legislators_history": [("organization_type", "string")],
     }
+
+
+def test_the_shipped_execution_policy_covers_the_stage(stage_and_assembly: tuple[EtlStage, Path]) -> None:
+    stage, _ = stage_and_assembly
+    templates = stage_templates(stage)
+    assert any(t.resources("AWS::Glue::Table") for t in templates), "expected Glue tables in the ETL stage"
+    assert coverage_problems(templates, CONFIG, "test") == []

@@ -13,14 +13,15 @@ import pytest
 import yaml
 from aws_cdk import assertions
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import load, names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.layout import MAX_PARAMETERS, MAX_RESOURCES, MAX_TEMPLATE_BYTES, STACK_BYTES, job_bytes
 from etl_jobs.stage import EtlStage
 from etl_jobs.synthetic import write_group
-from lakeops.checks import enable_nag, synth, templates
+from lake_pipelines.checks import enable_nag, synth, templates
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 BIG_GROUP_JOBS = 300
 SMALL_GROUPS = 20
 SMALL_GROUP_JOBS = 10

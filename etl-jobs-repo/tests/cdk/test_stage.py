@@ -10,12 +10,13 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
-from datalake_config import DEFAULT_CONFIG_PATH, load, names_for
+from datalake_config import load, names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.stage import EtlStage
-from lakeops.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
+from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 
 
 @pytest.fixture(scope="module")

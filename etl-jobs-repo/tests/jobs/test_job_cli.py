@@ -1,4 +1,4 @@
-"""`lakeops job list|run|run-sample`: usage errors exit non-zero with a clear message; a real local run."""
+"""`etl-jobs list|run|run-sample`: usage errors exit non-zero with a clear message; a real local run."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from etl_jobs.cli import main as etl_jobs
 from etl_jobs.local_runner import SAMPLE_DATA_DIR
-from lakeops.cli import main as lakeops
 
 
 def test_list_shows_groups_jobs_and_locations(capsys: pytest.CaptureFixture[str]) -> None:
-    assert lakeops(["job", "list"]) == 0
+    assert etl_jobs(["list"]) == 0
     out = capsys.readouterr().out
     assert "customer_cdc/merge_current  [bookmarks]" in out
     assert "raw_persons (raw:legislators/persons/ json)" in out
@@ -22,15 +22,15 @@ def test_list_shows_groups_jobs_and_locations(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["job", "run", "legislators"], "expected GROUP/JOB, got 'legislators'"),
-        (["job", "run", "legislators/conform", "--input", "raw_persons"], "--input 'raw_persons': expected NAME=VALUE"),
-        (["job", "run", "nope/x"], "no job group 'nope'"),
-        (["job", "run", "legislators/conform", "--input", "raw_persons=a"], "missing input(s) raw_memberships"),
-        (["job", "run-sample", "nope", "--out", "x"], "no job group 'nope'"),
+        (["run", "legislators"], "expected GROUP/JOB, got 'legislators'"),
+        (["run", "legislators/conform", "--input", "raw_persons"], "--input 'raw_persons': expected NAME=VALUE"),
+        (["run", "nope/x"], "no job group 'nope'"),
+        (["run", "legislators/conform", "--input", "raw_persons=a"], "missing input(s) raw_memberships"),
+        (["run-sample", "nope", "--out", "x"], "no job group 'nope'"),
     ],
 )
 def test_refusals_exit_1_naming_the_problem(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert lakeops(argv) == 1
+    assert etl_jobs(argv) == 1
     assert message in capsys.readouterr().err
 
 
@@ -39,7 +39,6 @@ def test_run_one_job_locally_prints_progress_and_counts(
 ) -> None:
     raw = SAMPLE_DATA_DIR / "customer_cdc/raw/customer_cdc/events"
     argv = [
-        "job",
         "run",
         "customer_cdc/conform_events",
         "--input",
@@ -51,7 +50,7 @@ def test_run_one_job_locally_prints_progress_and_counts(
         "--arg",
         "max_malformed_fraction=0.2",
     ]
-    assert lakeops(argv) == 0
+    assert etl_jobs(argv) == 0
     out = capsys.readouterr().out
     assert "▶ customer_cdc/conform_events" in out
     assert "'max_malformed_fraction': '0.2'" in out
@@ -65,5 +64,5 @@ def test_run_one_job_locally_prints_progress_and_counts(
     assert len(quarantined) == 5
     # A stricter limit stops the run after quarantining, through the same CLI, with exit 1.
     argv[-1] = "max_malformed_fraction=0.1"
-    assert lakeops(argv) == 1
+    assert etl_jobs(argv) == 1
     assert "events: 5 of 29 records malformed (17%), above the limit of 10%" in capsys.readouterr().err

@@ -11,12 +11,13 @@ import pytest
 from moto import mock_aws
 from moto.moto_api import state_manager
 
-from datalake_config import DEFAULT_CONFIG_PATH, load
+from datalake_config import load
 from datalake_config.naming import names_for
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
+from etl_jobs.cli import main as etl_jobs
 from etl_jobs.reprocess import ReprocessError, plan_reprocess, start_reprocess
-from lakeops.cli import main as lakeops
 
-CONFIG = load(DEFAULT_CONFIG_PATH)
+CONFIG = load(EXAMPLE_CONFIG_PATH)
 DEV = CONFIG.env("dev")
 JOB = names_for(CONFIG, "dev").glue_job_name("customer_cdc", "merge_current")
 
@@ -97,22 +98,23 @@ def test_cli_reprocess_in_the_environment_account(glue: Any, capsys: pytest.Capt
     )
     create_job(dev_glue, JOB, bookmarks=True)
     first, second = finished_run(dev_glue, JOB), finished_run(dev_glue, JOB)
-    base = ["job", "reprocess", "customer_cdc/merge_current", "--env", "dev", "--from-run", first, "--to-run", second]
-    assert lakeops([*base, "--dry-run"]) == 0
+    base = ["reprocess", "customer_cdc/merge_current", "--env", "dev", "--from-run", first, "--to-run", second]
+    base += ["--config", str(EXAMPLE_CONFIG_PATH)]
+    assert etl_jobs([*base, "--dry-run"]) == 0
     assert "dry run: no run started" in capsys.readouterr().out
     assert len(dev_glue.get_job_runs(JobName=JOB)["JobRuns"]) == 2
-    assert lakeops(base) == 0
+    assert etl_jobs(base) == 0
     assert "started run jr_" in capsys.readouterr().out
     assert len(dev_glue.get_job_runs(JobName=JOB)["JobRuns"]) == 3
-    assert lakeops([*base[:2], "legislators/conform", *base[3:]]) == 1
+    assert etl_jobs([*base[:1], "legislators/conform", *base[2:]]) == 1
     assert "does not use bookmarks (group.yaml)" in capsys.readouterr().err
-    assert lakeops([*base[:4], "qa", *base[5:]]) == 1
+    assert etl_jobs([*base[:3], "qa", *base[4:]]) == 1
     assert "--env qa: unknown environment" in capsys.readouterr().err
 
 
 def test_reprocess_refuses_an_unknown_job_before_any_aws_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = lakeops(["job", "reprocess", "customer_cdc/nope", "--env", "dev", "--from-run", "a", "--to-run", "b"])
+    code = etl_jobs(["reprocess", "customer_cdc/nope", "--env", "dev", "--from-run", "a", "--to-run", "b"])
     assert code == 1
     assert "no job 'nope'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lakeops.checks import acknowledge
+from lake_pipelines.checks import acknowledge
 
 PRIVATE = "private"
 PUBLIC = "public"

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from lakeops.checks import acknowledge
+from lake_pipelines.checks import acknowledge
 
 RESPONSE_FIELD = "PrefixLists.0.PrefixListId"
 

@@ -14,8 +14,8 @@ from datalake_infra.customer_key import CustomerKey
 from datalake_infra.storage import lifecycle
 from datalake_infra.storage.alarm_topic import AlarmTopic
 from datalake_infra.storage.lake_bucket import LakeBucket
-from lakeops.checks import acknowledge
-from lakeops.key_policies import cloudwatch_logs_statement
+from lake_pipelines.checks import acknowledge
+from lake_pipelines.key_policies import cloudwatch_logs_statement
 
 
 class StorageStack(cdk.Stack):

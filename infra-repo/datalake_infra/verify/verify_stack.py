@@ -10,7 +10,7 @@ from constructs import Construct
 
 from datalake_config import LakeConfig, names_for
 from datalake_infra.contract import contract_reference
-from lakeops.checks import acknowledge
+from lake_pipelines.checks import acknowledge
 
 REPOSITORY = "infra"
 

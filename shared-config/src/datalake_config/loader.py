@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from datalake_config.model import LakeConfig, Repository
 from datalake_config.rules import cross_field_problems
 
-# The example config, shipped beside the package in this repository layout.
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
+# Where an app's pipeline writes the published config (`lake-config pull`), and so where synth reads it.
+PULLED_CONFIG_PATH = Path(".lake/config.json")
 
 
 class ConfigError(ValueError):
@@ -29,13 +29,18 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
 
 
-def load(path: str | Path = DEFAULT_CONFIG_PATH) -> LakeConfig:
-    """Load and validate the config file at `path` (YAML or JSON)."""
+def load(path: str | Path = PULLED_CONFIG_PATH) -> LakeConfig:
+    """Load and validate the config file at `path` (YAML or JSON); by default the pulled `.lake/config.json`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+        hint = (
+            " (pull the published config with `lake-config pull`, or pass another file, e.g. `-c config=PATH`)"
+            if path == PULLED_CONFIG_PATH
+            else ""
+        )
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}{hint}"]) from None
     return loads(text, source=str(path))
 
 

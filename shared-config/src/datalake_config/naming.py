@@ -19,6 +19,18 @@ STAGING_PREFIX = "staging/"
 # Every zone bucket expires them after `lifecycle.staging_expiration_days`, so jobs must never keep data there.
 TRANSIENT_PREFIXES = (STAGING_PREFIX, "_temporary/", ".spark-staging")
 DEPLOYMENT_STACK = "deployment"
+# The distribution names of the team's own packages (gluelake-config: `datalake_config`, gluelake-pipelines:
+# `lake_pipelines`, gluelake-ops: `lakeops`). They are chosen to be absent from the public index, and they
+# come only from the team's package index: its origin controls cover every name under the prefix, so a
+# package someone later publishes on the public index under one of these names (dependency confusion) can
+# never stand in for ours.
+TEAM_PACKAGE_PREFIX = "gluelake-"
+TEAM_PACKAGES = ("gluelake-config", "gluelake-pipelines", "gluelake-ops")
+# The CodeArtifact package group holding them: Python names have no namespace (the empty segment), and a
+# trailing `~` matches a name prefix (CodeArtifact's package group definition syntax).
+TEAM_PACKAGE_GROUP = f"/pypi//{TEAM_PACKAGE_PREFIX}~"
+# The external connection of the repository that mirrors the public Python index.
+PUBLIC_PYPI_CONNECTION = "public:pypi"
 
 
 class Kind(StrEnum):
@@ -277,6 +289,28 @@ class LakeNames:
     @property
     def pipeline_topic_key_alias(self) -> str:
         return f"alias/{self.prefix}/pipeline-events"
+
+    # --- the team's package index (CodeArtifact, in the deployment account) -----------------------
+    @property
+    def package_domain(self) -> str:
+        """The CodeArtifact domain. Domain names allow 2-50 lowercase letters, digits and hyphens, starting
+        with a letter and ending with a letter or digit: the prefix rule guarantees all of it here."""
+        return f"{self.prefix}-packages"
+
+    @property
+    def package_repository(self) -> str:
+        """The repository the team publishes to and every pipeline installs from."""
+        return f"{self.prefix}-python"
+
+    @property
+    def package_upstream_repository(self) -> str:
+        """The upstream of `package_repository`, holding the connection to the public index."""
+        return f"{self.prefix}-public-pypi"
+
+    @property
+    def package_key_alias(self) -> str:
+        """The KMS key encrypting every asset of the package domain."""
+        return f"alias/{self.prefix}/packages"
 
     @property
     def deployment_profile(self) -> str:

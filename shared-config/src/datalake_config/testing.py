@@ -1,4 +1,4 @@
-"""For tests of code that publishes or reads the config: moto with credentials acting in a chosen account.
+"""For tests of every repository: the example config (package data) and moto acting in a chosen account.
 
 moto's `MOTO_ACCOUNT_ID` would pin every request to one account, assumed roles included, so a target
 account could never be told apart; instead the process's credentials are those of a role assumed in
@@ -9,9 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import pytest
+
+from datalake_config.loader import load
+from datalake_config.model import LakeConfig
+
+# The shared-config repository's own config.yaml, shipped in the package so that the app repositories'
+# tests build their stages from the same example without reaching into another repository.
+EXAMPLE_CONFIG_PATH = Path(str(resources.files("datalake_config").joinpath("example-config.yaml")))
+
+
+@cache
+def example_config() -> LakeConfig:
+    return load(EXAMPLE_CONFIG_PATH)
 
 
 @contextmanager

@@ -1,40 +1,30 @@
-"""Options several command groups share, declared once."""
+"""Options several command groups share, declared once (the AWS ones in `datalake_config.cli`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from datalake_config import DEFAULT_CONFIG_PATH, LakeConfig, load
-from datalake_config.aws import DEFAULT_TARGET_ROLE, Sessions
+from datalake_config import LakeConfig, load
+
+# lakeops runs in the DevOps workspace, where the shared-config repository is checked out beside the others;
+# LAKE_CONFIG names the file for another layout.
+CONFIG_VARIABLE = "LAKE_CONFIG"
+WORKSPACE_CONFIG_PATH = Path("shared-config/config.yaml")
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_VARIABLE) or WORKSPACE_CONFIG_PATH)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=DEFAULT_CONFIG_PATH,
-        help="shared config file (YAML or JSON; default: shared-config/config.yaml)",
-    )
-
-
-def add_aws_options(parser: argparse.ArgumentParser) -> None:
-    aws = parser.add_argument_group("AWS access")
-    aws.add_argument("--profile", help="AWS profile with deployment-account credentials")
-    aws.add_argument("--region", help="AWS region for the deployment account (default: from the config)")
-    aws.add_argument("--endpoint-url", help="send every AWS call here (an emulator such as moto server)")
-    aws.add_argument(
-        "--assume-role-name",
-        default=DEFAULT_TARGET_ROLE,
-        help=f"role assumed in each target account (default: {DEFAULT_TARGET_ROLE})",
-    )
-
-
-def sessions_from(args: argparse.Namespace, config: LakeConfig | None = None) -> Sessions:
-    region = args.region or (config.deployment.region if config else None)
-    return Sessions(
-        profile=args.profile, region=region, endpoint_url=args.endpoint_url, assume_role_name=args.assume_role_name
+        default=default_config_path(),
+        help=f"shared config file (YAML or JSON; default: ${CONFIG_VARIABLE} or {WORKSPACE_CONFIG_PATH})",
     )
 
 

@@ -1,4 +1,4 @@
-"""`lakeops config ...`: validate, show, schema, diff, publish and pull the shared config."""
+"""`lakeops config ...`: validate, show, schema, diff and publish the shared config (`lake-config pull` reads it)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from datalake_config import DEFAULT_CONFIG_PATH, dumps_json, lake_names, load
+from datalake_config import dumps_json, lake_names, load
 from datalake_config.aws import AccountMismatch
+from datalake_config.cli import add_aws_options, sessions_from
 from datalake_config.diff import diff
 from datalake_config.naming import names_for
-from datalake_config.publish import PublishError, plan_publish, pull
+from datalake_config.publish import PublishError, plan_publish
 from datalake_config.schema import json_schema_text
-from lakeops.commands.common import add_aws_options, add_config_option, confirm, load_config, sessions_from
+from lakeops.commands.common import (
+    add_config_option,
+    confirm,
+    default_config_path,
+    load_config,
+)
 from lakeops.errors import LakeopsError
 
 
@@ -26,7 +32,9 @@ def register(groups: Any) -> None:
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
 
     validate = commands.add_parser("validate", help="check a config file; exit 1 listing every problem")
-    validate.add_argument("path", nargs="?", type=Path, help="config file (default: shared-config/config.yaml)")
+    validate.add_argument(
+        "path", nargs="?", type=Path, help="config file (default: $LAKE_CONFIG or shared-config/config.yaml)"
+    )
     validate.set_defaults(handler=_validate)
 
     show = commands.add_parser("show", help="print the validated config with defaults and derived names")
@@ -52,15 +60,9 @@ def register(groups: Any) -> None:
     publish.add_argument("--yes", action="store_true", help="apply without asking")
     publish.set_defaults(handler=_publish)
 
-    pull_cmd = commands.add_parser("pull", help="read the published config into a file for synth")
-    pull_cmd.add_argument("--secret", required=True, help="the global-config secret name or ARN")
-    pull_cmd.add_argument("--out", type=Path, required=True, help="file to write (JSON)")
-    add_aws_options(pull_cmd)
-    pull_cmd.set_defaults(handler=_pull)
-
 
 def _validate(args: argparse.Namespace) -> int:
-    path = args.path or DEFAULT_CONFIG_PATH
+    path = args.path or default_config_path()
     config = load(path)
     envs = " → ".join(f"{n} ({config.env(n).account})" for n in config.environment_names)
     print(f"{path}: valid; prefix {config.prefix}; deployment account {config.deployment.account}; {envs}")
@@ -125,14 +127,6 @@ def _publish(args: argparse.Namespace) -> int:
     with _aws_step("config publish (applying)"):
         plan.apply()
     print(f"config publish: applied {len(plan.changes)} change(s)")
-    return 0
-
-
-def _pull(args: argparse.Namespace) -> int:
-    sessions = sessions_from(args)
-    with _aws_step("config pull"):
-        config = pull(args.secret, sessions, args.out, region=args.region)
-    print(f"config pull: wrote {args.out} (prefix {config.prefix}, {len(config.environments)} environments)")
     return 0
 
 

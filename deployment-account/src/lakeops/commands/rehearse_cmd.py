@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from lakeops.commands.common import add_config_option
-from lakeops.errors import LakeopsError
 
 
 def register(groups: Any) -> None:
@@ -48,16 +47,4 @@ def _rehearse(args: argparse.Namespace) -> int:
         skip_checks=args.skip_checks,
         run_jobs=not args.no_jobs,
     )
-    return rehearse(options, etl_data_step=_etl_data_step() if options.run_jobs else None)
-
-
-def _etl_data_step() -> Any:
-    """The ETL repository's contribution: run its job groups against the emulator's buckets."""
-    try:
-        from etl_jobs.emulated_run import run_groups_on_emulator  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        # Never a rehearsal that silently skips the jobs: say what is missing, or let the operator opt out.
-        raise LakeopsError(
-            f"cannot run the ETL job groups ({exc}): install the etl-jobs-repo package (make setup), or pass --no-jobs"
-        ) from None
-    return run_groups_on_emulator
+    return rehearse(options)

@@ -1,18 +1,20 @@
 """The whole lifecycle on the emulator: bootstrap, publish, deploy per environment, run the jobs, promote.
 
-Every command the pipelines run comes from `lakeops.buildspec`, and every operator action is the real
+Every command the pipelines run comes from `lake_pipelines.buildspec`, and every operator action is the real
 `lakeops` command; the rehearsal only supplies what a cloud would: accounts (the emulator), the
 repositories (temporary git repositories) and the CodeBuild machine (this one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +22,23 @@ from typing import Any
 import boto3
 
 from datalake_config import ConfigError, LakeConfig, lake_names, load, names_for
-from lakeops import buildspec
+from lake_pipelines import buildspec
 from lakeops.commands.common import confirm
+from lakeops.emulator.package_index import PackageIndex
 from lakeops.emulator.process import Emulator
 from lakeops.errors import LakeopsError
 from lakeops.rehearsal import report
 from lakeops.rehearsal.runner import Runner, StepFailed
-from lakeops.rehearsal.workspace import RepoCopy, checkout, make_repositories, write_profiles
+from lakeops.rehearsal.workspace import RepoCopy, checkout, copy_alone, make_repositories, write_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 APP_FOLDERS = {"infra": "infra-repo", "etl": "etl-jobs-repo"}
 VERIFY_MODULES = {"infra": "datalake_infra.smoke_check", "etl": "etl_jobs.integration_check"}
+# What the install phase reads: a change to any of these makes a fresh environment.
+INSTALL_INPUTS = ("requirements.txt", "package.json", "package-lock.json")
 
-# A hook the ETL repository contributes: runs the job groups against the emulator's buckets.
-EtlDataStep = Callable[["Context", str], list[str]]
+# The ETL repository's own command that runs its job groups through an environment's buckets.
+ETL_EMULATED_RUN = "python -m etl_jobs emulated-run"
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Context:
     emulator: Emulator
     aws_env: dict[str, str]
     repos: dict[str, RepoCopy] = field(default_factory=dict)
+    index: PackageIndex | None = None
     checked_commits: set[tuple[str, str]] = field(default_factory=set)
 
     def session(self, env_name: str | None = None) -> boto3.Session:
@@ -67,7 +73,7 @@ class Context:
         return self.session(env_name).client(service, region_name=region)
 
 
-def rehearse(options: Options, etl_data_step: EtlDataStep | None = None) -> int:
+def rehearse(options: Options) -> int:
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="lakeops-rehearsal-"))
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -82,23 +88,34 @@ def rehearse(options: Options, etl_data_step: EtlDataStep | None = None) -> int:
     try:
         config, selected = _validate(runner, options)
         _synthesize(runner, options, workdir)
-        with Emulator(
-            workdir / "emulator", default_account=config.deployment.account, region=config.deployment.region
-        ) as emu:
+        lake = lake_names(config)
+        with (
+            Emulator(
+                workdir / "emulator", default_account=config.deployment.account, region=config.deployment.region
+            ) as emu,
+            PackageIndex(
+                workdir / "package-index",
+                domain=lake.package_domain,
+                repository=lake.package_repository,
+                domain_owner=config.deployment.account,
+            ) as index,
+        ):
             runner.note(f"emulator pid {emu.pid} at {emu.endpoint_url}")
+            runner.note(f"package index stand-in (CodeArtifact {lake.package_repository}) at {index.endpoint_url}")
             aws_env = write_profiles(workdir, config, emu)
             runner.env |= aws_env
             saved = {k: os.environ.get(k) for k in aws_env}
             os.environ.update(aws_env)
             try:
-                context = Context(options, config, runner, emu, aws_env)
+                context = Context(options, config, runner, emu, aws_env, index=index)
                 _bootstrap(context)
                 summaries.append(_deployment_account_summary(context, workdir))
+                _release(context, workdir)
                 context.repos = make_repositories(options.project_root, workdir, config, APP_FOLDERS)
                 for env_name in selected:
                     _promote_into(context, env_name)
                     for kind in APP_FOLDERS:
-                        summaries.append(_deploy_environment(context, env_name, kind, etl_data_step))
+                        summaries.append(_deploy_environment(context, env_name, kind))
             finally:
                 for key, value in saved.items():
                     if value is None:
@@ -164,6 +181,43 @@ def _bootstrap(context: Context) -> None:
         )
 
 
+def _release(context: Context, workdir: Path) -> None:
+    """The shared packages reach the index as the DevOps repository releases them: wheels built from the
+    shared-config and deployment-account repositories alone, published with `lakeops release`."""
+    options, config = context.options, context.config
+    with context.runner.step("release the shared packages to the package index") as record:
+        sources = [
+            copy_alone(options.project_root, workdir, "shared-config"),
+            copy_alone(options.project_root, workdir, "deployment-account") / "library",
+        ]
+        wheels = workdir / "wheels"
+        source_args = [arg for source in sources for arg in ("--source", str(source))]
+        context.runner.run(
+            ["lakeops", "release", "build", "--out", str(wheels), *source_args],
+            cwd=options.project_root,
+            label="lakeops release build (shared-config, deployment-account/library)",
+        )
+        context.runner.run(
+            [
+                "lakeops",
+                "release",
+                "publish",
+                "--dir",
+                str(wheels),
+                "--yes",
+                "--config",
+                str(options.config_path.resolve()),
+                "--profile",
+                lake_names(config).deployment_profile,
+            ],
+            cwd=options.project_root,
+            env={"AWS_ENDPOINT_URL_CODEARTIFACT": _index(context).endpoint_url},
+            label="lakeops release publish → the package index stand-in",
+        )
+        published = _index(context).published()
+        record.detail = ", ".join(f"{name} {' '.join(versions)}" for name, versions in sorted(published.items()))
+
+
 def _deployment_account_summary(context: Context, workdir: Path) -> report.EnvironmentSummary:
     """What bootstrap created in the deployment account: its own stack and every pipeline stack."""
     config = context.config
@@ -218,9 +272,7 @@ def _promote_into(context: Context, env_name: str) -> None:
             record.detail = "approved" + (" (--yes)" if context.options.assume_yes else "")
 
 
-def _deploy_environment(
-    context: Context, env_name: str, kind: str, etl_data_step: EtlDataStep | None
-) -> report.EnvironmentSummary:
+def _deploy_environment(context: Context, env_name: str, kind: str) -> report.EnvironmentSummary:
     config, runner = context.config, context.runner
     repo = context.repos[kind]
     names = names_for(config, env_name)
@@ -228,19 +280,20 @@ def _deploy_environment(
     started = time.monotonic()
     with runner.step(f"{env_name}: {kind} pipeline (checks, synth, deploy, verify)") as record:
         commit = checkout(repo, config.branch_for(kind, env_name))
+        _install(context, repo, commit)
         secret = lake_names(config).global_config_secret
         for command in buildspec.pull_config_commands(secret, config.deployment.region):
-            runner.run(command, cwd=repo.path, env=_profile_env(config))
+            runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
         if context.options.skip_checks:
             runner.note("checks skipped (--skip-checks): make test runs them")
         elif (kind, commit) in context.checked_commits:
             runner.note(f"checks already passed at commit {commit[:10]}")
         else:
             for command in buildspec.check_commands():
-                runner.run(command, cwd=repo.path, unset=list(context.aws_env))
+                runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
             context.checked_commits.add((kind, commit))
         for command in buildspec.synth_commands():
-            runner.run(command, cwd=repo.path, unset=list(context.aws_env))
+            runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
         pipeline_stack = names.pipeline_stack_name(kind)
         stage = env_name.capitalize()
         runner.run(
@@ -258,6 +311,7 @@ def _deploy_environment(
                 f"{pipeline_stack}/{stage}/*",
             ],
             cwd=repo.path,
+            env=repo.env,
             label=f"cdk deploy {pipeline_stack}/{stage}/* → {config.env(env_name).account}",
         )
         summary.stacks = _stack_reports(context, repo, env_name, kind)
@@ -266,16 +320,101 @@ def _deploy_environment(
             missing = summary.contract_expected - summary.contract_present
             if missing:
                 raise StepFailed(f"{missing} contract parameter(s) missing in {env_name}")
-        if kind == "etl" and context.options.run_jobs and etl_data_step is not None:
-            summary.jobs = etl_data_step(context, env_name)
+        if kind == "etl" and context.options.run_jobs:
+            summary.jobs = _run_jobs(context, repo, env_name)
         role_arn = f"arn:aws:iam::{config.env(env_name).account}:role/{names.verify_role_name(kind)}"
         for command in buildspec.verify_commands(VERIFY_MODULES[kind], env_name, role_arn, config.env(env_name).region):
-            runner.run(command, cwd=repo.path, env=_profile_env(config))
+            runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
         summary.check = "passed"
         created = sum(r.created for r in summary.stacks)
         record.detail = f"commit {commit[:10]}, {len(summary.stacks)} stacks, {created} resources created"
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _run_jobs(context: Context, repo: RepoCopy, env_name: str) -> list[str]:
+    """The ETL repository runs its own groups through the environment's buckets, as its own command."""
+    workdir = context.runner.log_path.parent
+    report_file = workdir / f"jobs-{env_name}.json"
+    profile = lake_names(context.config).environment_profile(env_name)
+    command = (
+        f"{ETL_EMULATED_RUN} --config {buildspec.CONFIG_FILE} --env {env_name} --profile {profile} "
+        f"--lake {workdir / 'lake' / env_name} --report {report_file}"
+    )
+    context.runner.run(command, cwd=repo.path, env=repo.env, label=f"etl-jobs emulated-run --env {env_name}")
+    lines: list[str] = json.loads(report_file.read_text(encoding="utf-8"))
+    return lines
+
+
+def _install(context: Context, repo: RepoCopy, commit: str) -> None:
+    """The pipeline's install phase, verbatim, into a fresh virtual environment of this repository alone:
+    log in to the package index, `npm ci`, `pip install -r requirements.txt` (the team's packages from the
+    index, nothing from the workspace). Reused while the commit's requirements and lock files are unchanged."""
+    runner = context.runner
+    digest = hashlib.sha256(
+        b"".join((repo.path / name).read_bytes() for name in INSTALL_INPUTS if (repo.path / name).exists())
+    ).hexdigest()
+    if repo.installed == digest:
+        runner.note(f"{repo.kind}: requirements unchanged at commit {commit[:10]}; environment reused")
+        return
+    venv = repo.path.parent.parent / "venvs" / repo.kind
+    shutil.rmtree(venv, ignore_errors=True)
+    runner.run([sys.executable, "-m", "venv", str(venv)], cwd=repo.path, label=f"python -m venv ({repo.kind})")
+    # `aws codeartifact login --tool pip` runs `pip config set`, which writes the site file of the active
+    # environment only when it exists (and PIP_CONFIG_FILE names it); otherwise the operator's own
+    # ~/.config/pip. A home of its own, as a build container has, keeps the operator's files out of reach.
+    pip_config = venv / "pip.conf"
+    pip_config.touch()
+    home = venv / "home"
+    home.mkdir()
+    repo.env = {
+        "HOME": str(home),
+        "VIRTUAL_ENV": str(venv),
+        "PATH": os.pathsep.join([str(venv / "bin"), str(repo.path / "node_modules" / ".bin"), *_tool_path(context)]),
+        "PIP_CONFIG_FILE": str(pip_config),
+        # the downloads stay cached across rehearsals: a different home must not mean a cold cache
+        "PIP_CACHE_DIR": str(_user_cache("pip")),
+        "npm_config_cache": str(Path.home() / ".npm"),
+        "AWS_ENDPOINT_URL_CODEARTIFACT": _index(context).endpoint_url,
+        # nothing of this machine's pip settings (extra indexes, find-links) takes part
+        **{name: None for name in os.environ if name.startswith("PIP_") and name not in ("PIP_CACHE_DIR",)},
+    }
+    repo.env |= {"PIP_CONFIG_FILE": str(pip_config), "PIP_CACHE_DIR": str(_user_cache("pip"))}
+    deployment = context.config.deployment
+    lake = lake_names(context.config)
+    login = buildspec.index_login_commands(
+        lake.package_domain, deployment.account, lake.package_repository, deployment.region
+    )
+    for command in buildspec.install_commands(index_login=login):
+        runner.run(command, cwd=repo.path, env=_profile_env(context.config) | repo.env)
+    repo.installed = digest
+
+
+def _user_cache(tool: str) -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / tool
+
+
+def _index(context: Context) -> PackageIndex:
+    if context.index is None:
+        raise StepFailed("the package index stand-in is not running")
+    return context.index
+
+
+def _tool_path(context: Context) -> list[str]:
+    """What a CodeBuild image has besides the repository's own tools: the AWS CLI, node, git, a shell."""
+    tools = context.runner.log_path.parent / "tools"
+    tools.mkdir(exist_ok=True)
+    aws = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if aws is None:
+        raise StepFailed("the AWS CLI (`aws`) is not installed: make setup installs it into the workspace")
+    if not (tools / "aws").exists():
+        (tools / "aws").symlink_to(aws)
+    # the machine's own PATH, without anything of the workspace (its venv, its node_modules)
+    workspace = context.options.project_root.resolve()
+    system = [
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not Path(p).resolve().is_relative_to(workspace)
+    ]
+    return [str(tools), *system]
 
 
 def _profile_env(config: LakeConfig) -> dict[str, str]:

@@ -65,14 +65,14 @@ class Runner:
         command: str | Sequence[str],
         *,
         cwd: Path,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         unset: Sequence[str] = (),
         label: str | None = None,
     ) -> str:
         """Run one command (a shell string as the pipeline's buildspec would, or an argv list).
 
-        `unset` removes variables from its environment: unit tests and synth run without any AWS access,
-        as they do in the pipeline, so neither can reach the emulator by accident.
+        `unset` (and a None in `env`) removes variables from its environment: unit tests and synth run without
+        any AWS access, as they do in the pipeline, so neither can reach the emulator by accident.
         """
         shown = command if isinstance(command, str) else " ".join(command)
         print(f"    $ {label or shown}", flush=True)
@@ -83,7 +83,7 @@ class Runner:
             result = subprocess.run(
                 command,
                 cwd=cwd,
-                env={k: v for k, v in {**self.env, **(env or {})}.items() if k not in unset},
+                env={k: v for k, v in {**self.env, **(env or {})}.items() if k not in unset and v is not None},
                 shell=isinstance(command, str),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

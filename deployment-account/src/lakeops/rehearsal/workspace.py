@@ -1,28 +1,38 @@
-"""The rehearsal's workspace: one git repository per application repo, and AWS profiles for every account."""
+"""The rehearsal's workspace: one git repository per part made from that folder alone, a fresh virtual
+environment per app repository, and AWS profiles for every account."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datalake_config import LakeConfig, lake_names
 from lakeops.emulator.process import Emulator
 
-# What a fresh clone of each repository holds: its own folder plus the team-wide tool configuration
-# (lint rules, type-check settings) that every repository of the team carries.
-SHARED_TOOL_FILES = ("ruff.toml", "mypy.ini")
+# A fresh clone holds the folder's tracked files only: nothing generated, nothing from the workspace around it.
 IGNORED = shutil.ignore_patterns(
-    "cdk.out", "__pycache__", "*.egg-info", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".lake", ".hypothesis"
+    "cdk.out",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".lake",
+    ".hypothesis",
+    "node_modules",
+    "build",
 )
 TARGET_ROLE = "OrganizationAccountAccessRole"
 
 
-@dataclass(frozen=True)
+@dataclass
 class RepoCopy:
     kind: str  # "infra" | "etl"
     path: Path
+    env: dict[str, str | None] = field(default_factory=dict)  # its own environment and tools (None: unset)
+    installed: str = ""  # digest of the install inputs the environment was made from
 
 
 def make_repositories(
@@ -32,15 +42,7 @@ def make_repositories(
     first branch, so each promotion really moves a commit (and the pipelines deploy a new commit)."""
     repos = {}
     for kind, folder in folders.items():
-        path = workdir / "repos" / folder
-        shutil.copytree(project_root / folder, path, ignore=IGNORED)
-        for name in SHARED_TOOL_FILES:
-            if (project_root / name).exists():
-                shutil.copy2(project_root / name, path / name)
-        # `npm ci` would install the pinned CLI from package-lock.json; the rehearsal links the
-        # already-installed copy of the same pin instead of downloading it again.
-        if (project_root / "node_modules").exists() and not (path / "node_modules").exists():
-            (path / "node_modules").symlink_to(project_root / "node_modules")
+        path = copy_alone(project_root, workdir, folder)
         (path / ".gitignore").write_text("node_modules\ncdk.out\n.lake\n__pycache__\n*.egg-info\n")
         first, *others = [config.branch_for(kind, env) for env in config.environment_names]
         _git(path, "init", "--quiet", "--initial-branch", first)
@@ -53,6 +55,13 @@ def make_repositories(
         _git(path, "commit", "--quiet", "--message", f"{folder}: a change made on {first}, promoted by the rehearsal")
         repos[kind] = RepoCopy(kind, path)
     return repos
+
+
+def copy_alone(project_root: Path, workdir: Path, folder: str) -> Path:
+    """A clone's worth of one part: its own folder and nothing around it."""
+    path = workdir / "repos" / folder
+    shutil.copytree(project_root / folder, path, ignore=IGNORED, symlinks=True)
+    return path
 
 
 def checkout(repo: RepoCopy, branch: str) -> str:

@@ -17,9 +17,9 @@ from constructs import Construct, IConstruct
 
 from datalake_config import LakeConfig, lake_names, names_for, tags
 from datalake_config.model import CodeCommitSource, ConnectionSource
-from lakeops import buildspec
-from lakeops.checks import acknowledge, enable_nag
-from lakeops.generated_grants import GeneratedGrants
+from lake_pipelines import buildspec
+from lake_pipelines.checks import acknowledge, enable_nag
+from lake_pipelines.generated_grants import GeneratedGrants
 
 StageFactory = Callable[[Construct, str, str], cdk.Stage]
 
@@ -35,6 +35,14 @@ NOTIFIED_EVENTS = (
 
 # Glue 5.0 runs Python 3.11; the CDK CLI needs Node 20 or later.
 RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+
+# `aws codeartifact login` gets its token through an STS bearer token minted for this service name.
+CODEARTIFACT_SERVICE = "codeartifact.amazonaws.com"
+CODEARTIFACT_LOGIN_REASON = (
+    "sts:GetServiceBearerToken supports no resource type (IAM service authorization reference for STS), so "
+    "its resource must be `*`; the statement allows it only for CodeArtifact (sts:AWSServiceName), which "
+    "`aws codeartifact login` needs before pip can install from the team's package repository."
+)
 
 
 class BranchPipelineStack(cdk.Stack):
@@ -72,17 +80,21 @@ class BranchPipelineStack(cdk.Stack):
         branch = config.branch_for(repository, environment)
 
         self.source = self._source(branch)
+        # Both steps that install the repository's Python requirements log in to the team's package index first.
+        index_login = buildspec.index_login_commands(
+            lake.package_domain, deployment.account, lake.package_repository, deployment.region
+        )
         self.synth_step = pipelines.CodeBuildStep(
             "Synth",
             input=self.source,
-            install_commands=buildspec.install_commands(),
+            install_commands=buildspec.install_commands(index_login=index_login),
             commands=[
                 *buildspec.pull_config_commands(lake.global_config_secret, deployment.region),
                 *buildspec.check_commands(),
                 *buildspec.synth_commands(),
             ],
             primary_output_directory=buildspec.CDK_OUT,
-            role_policy_statements=self._global_config_read_statements(),
+            role_policy_statements=[*self._global_config_read_statements(), *self._package_index_read_statements()],
         )
         # The pulled config travels to the verify step as an artifact, so only the synth role reads the secret.
         self.config_output = self.synth_step.add_output_directory(buildspec.CONFIG_DIRECTORY)
@@ -138,9 +150,12 @@ class BranchPipelineStack(cdk.Stack):
             "Verify",
             input=self.source,
             additional_inputs={buildspec.CONFIG_DIRECTORY: self.config_output},
-            install_commands=buildspec.python_install_commands(),
+            install_commands=buildspec.python_install_commands(index_login=index_login),
             commands=buildspec.verify_commands(verify_module, environment, self.verify_role_arn, target.region),
-            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[self.verify_role_arn])],
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[self.verify_role_arn]),
+                *self._package_index_read_statements(),
+            ],
         )
         self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=[self.verify_step])
 
@@ -159,6 +174,8 @@ class BranchPipelineStack(cdk.Stack):
             detail_type=notifications.DetailType.BASIC,
         )
         self._acknowledge_generated()
+        for step in (self.synth_step, self.verify_step):
+            self._acknowledge_bearer_token(step)
 
     # --- source -----------------------------------------------------------------------------------
     def _source(self, branch: str) -> pipelines.CodePipelineSource:
@@ -207,6 +224,47 @@ class BranchPipelineStack(cdk.Stack):
                     "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.global_config_key_alias},
                     "StringLike": {"kms:EncryptionContext:SecretARN": secret_arn},
                 },
+            ),
+        ]
+
+    def _package_index_read_statements(self) -> list[iam.PolicyStatement]:
+        """What `aws codeartifact login --tool pip` and `pip install` from the team's repository need.
+
+        Checked against the IAM service authorization reference (CodeArtifact, STS) and AWS's CodeBuild
+        example (docs.aws.amazon.com/codeartifact/latest/ug/using-python-packages-in-codebuild.html):
+        GetAuthorizationToken acts on the domain, GetRepositoryEndpoint and ReadFromRepository on a
+        repository, and GetServiceBearerToken on no resource type, only the sts:AWSServiceName condition.
+        """
+        lake = lake_names(self.config)
+        # The domain is in this (the deployment) account and region: `--domain-owner` is this account.
+        domain_arn = self.format_arn(service="codeartifact", resource="domain", resource_name=lake.package_domain)
+        repository_arn = self.format_arn(
+            service="codeartifact",
+            resource="repository",
+            resource_name=f"{lake.package_domain}/{lake.package_repository}",
+        )
+        return [
+            iam.PolicyStatement(
+                sid="PackageIndexToken", actions=["codeartifact:GetAuthorizationToken"], resources=[domain_arn]
+            ),
+            # pip reads through the team repository only. A package manager connected to a repository gets its
+            # upstream's packages, and those of the upstream's public connection, through that one endpoint
+            # (docs.aws.amazon.com/codeartifact/latest/ug/repos-upstream.html), and a read is authorized against
+            # the repository it is made to, so the upstream needs no grant and its own endpoint stays closed to
+            # the pipelines. Not provable offline: a test pins this reading.
+            iam.PolicyStatement(
+                sid="PackageIndexRead",
+                actions=["codeartifact:GetRepositoryEndpoint", "codeartifact:ReadFromRepository"],
+                resources=[repository_arn],
+            ),
+            # No kms:Decrypt on the domain key: CodeArtifact decrypts assets through the grant it created with
+            # the domain, and AWS's key policy for a domain key grants principals only CreateGrant/DescribeKey
+            # via CodeArtifact (docs.aws.amazon.com/codeartifact/latest/ug/domain-create.html).
+            iam.PolicyStatement(
+                sid="PackageIndexBearerToken",
+                actions=["sts:GetServiceBearerToken"],
+                resources=["*"],  # the action has no resource type: `*` is the only resource it accepts
+                conditions={"StringEquals": {"sts:AWSServiceName": CODEARTIFACT_SERVICE}},
             ),
         ]
 
@@ -277,7 +335,26 @@ class BranchPipelineStack(cdk.Stack):
             "The artifact bucket holds transient pipeline artifacts only; CloudTrail records access to it.",
         )
 
+    def _acknowledge_bearer_token(self, step: pipelines.CodeBuildStep) -> None:
+        """Acknowledge the `*` of the bearer-token statement on the role policy of a step that installs packages.
+
+        Only when it is the policy's one statement on `*`: another grant on `*` would share the finding id, so it
+        stays unacknowledged and fails cdk-nag.
+        """
+        role = step.project.role
+        policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
+        cfn_policy = policy.node.default_child if policy is not None else None
+        assert isinstance(cfn_policy, iam.CfnPolicy), f"{step.id}: no role policy found"
+        document = self.resolve(cfn_policy.policy_document)
+        on_everything = [s for s in document["Statement"] if "*" in _as_list(s.get("Resource"))]
+        if [s.get("Sid") for s in on_everything] == ["PackageIndexBearerToken"]:
+            acknowledge(cfn_policy, "AwsSolutions-IAM5[Resource::*]", CODEARTIFACT_LOGIN_REASON)
+
     def _logical_id(self, construct: IConstruct) -> str:
         child = construct.node.default_child
         assert isinstance(child, cdk.CfnElement)
         return self.get_logical_id(child)
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datalake_config import DEFAULT_CONFIG_PATH
+from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 LAKEOPS = [sys.executable, "-m", "lakeops.cli"]
 
@@ -63,7 +63,7 @@ def test_the_emulator_is_gone_after_the_rehearsal(dev_rehearsal: subprocess.Comp
 
 
 def test_a_broken_config_stops_at_validation_with_the_field_named(tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw = yaml.safe_load(EXAMPLE_CONFIG_PATH.read_text())
     raw["environments"]["prod"]["account"] = "12345"
     broken = tmp_path / "config.yaml"
     broken.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -86,7 +86,7 @@ def test_rehearsal_repositories_hold_one_change_to_promote(tmp_path: Path) -> No
     from lakeops.rehearsal.flow import APP_FOLDERS, PROJECT_ROOT
     from lakeops.rehearsal.workspace import make_repositories
 
-    config = load(DEFAULT_CONFIG_PATH)
+    config = load(EXAMPLE_CONFIG_PATH)
     repos = make_repositories(PROJECT_ROOT, tmp_path, config, APP_FOLDERS)
     assert set(repos) == {"infra", "etl"}
     for kind, repo in repos.items():
@@ -100,4 +100,5 @@ def test_rehearsal_repositories_hold_one_change_to_promote(tmp_path: Path) -> No
         assert git("rev-list", "--count", "test..dev").strip() == "1"
         assert git("rev-list", "--count", "dev..test").strip() == "0"
         assert git("rev-parse", "test") == git("rev-parse", "prod")
-        assert (repo.path / "app.py").exists() and (repo.path / "ruff.toml").exists()
+        assert (repo.path / "app.py").exists() and (repo.path / "pyproject.toml").exists()
+        assert not (repo.path / "ruff.toml").exists()  # each repository carries its own tool settings

@@ -1,7 +1,7 @@
 """What every repository's post-deploy check shares: its command line, its session, its report.
 
 The pipeline's Verify step runs `python -m <module> --config .lake/config.json --env E --role-arn R
---region G` (`lakeops.buildspec.verify_commands`); each repository's check builds its parser here, so the
+--region G` (`lake_pipelines.buildspec.verify_commands`); each repository's check builds its parser here, so the
 step's command line and every check agree by construction.
 """
 

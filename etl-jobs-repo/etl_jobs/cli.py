@@ -1,0 +1,211 @@
+"""`etl-jobs`: list the job groups, run a job or a whole group on local Spark, reprocess a window of a
+deployed job, and (for the rehearsal) run the groups against an emulated environment's buckets.
+Exit codes: 0 ok, 1 invalid input or failed run, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from datalake_config import PULLED_CONFIG_PATH, ConfigError, LakeConfig, load, names_for
+from datalake_config.cli import add_aws_options, sessions_from
+from etl_jobs import local_runner, reprocess
+from etl_jobs.emulated_run import EmulatedRunError
+from etl_jobs.spec import JOBS_DIR, SpecError, discover
+from lakejobs.io import DataQualityError
+
+T = TypeVar("T")
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+class CliError(RuntimeError):
+    """A refusal worth one line on stderr (exit 1), never a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etl-jobs", description="List, run locally and reprocess the ETL job groups of this repository."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser("list", help="job groups and their jobs, inputs and outputs")
+    _add_jobs_dir(listing)
+    listing.set_defaults(handler=_list)
+
+    run = commands.add_parser("run", help="run one job on local Spark against local paths")
+    run.add_argument("target", metavar="GROUP/JOB")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=PATH", help="one per declared input")
+    run.add_argument("--output", action="append", default=[], metavar="NAME=PATH", help="one per declared output")
+    run.add_argument("--quarantine", type=Path, help="where malformed records go (jobs that quarantine need it)")
+    run.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a job argument")
+    _add_jobs_dir(run)
+    run.set_defaults(handler=_run)
+
+    sample = commands.add_parser("run-sample", help="run every job of a group on its shipped sample data")
+    sample.add_argument("group")
+    sample.add_argument("--out", type=Path, required=True, help="directory for the local lake (zones as folders)")
+    _add_jobs_dir(sample)
+    sample.set_defaults(handler=_run_sample)
+
+    again = commands.add_parser(
+        "reprocess",
+        help="rerun a deployed job over the input first seen after FROM_RUN up to and including TO_RUN",
+    )
+    again.add_argument("target", metavar="GROUP/JOB")
+    again.add_argument("--from-run", required=True, metavar="RUN_ID")
+    again.add_argument("--to-run", required=True, metavar="RUN_ID")
+    again.add_argument("--env", required=True, help="the environment whose job runs")
+    again.add_argument("--dry-run", action="store_true", help="check the job and runs, start nothing")
+    _add_config(again)
+    add_aws_options(again)
+    _add_jobs_dir(again)
+    again.set_defaults(handler=_reprocess)
+
+    emulated = commands.add_parser(
+        "emulated-run",
+        help="run every group on its sample data through an emulated environment's buckets (the rehearsal's step)",
+    )
+    emulated.add_argument("--env", required=True, help="the environment whose buckets the data moves through")
+    emulated.add_argument("--lake", type=Path, required=True, help="local working folder for the run")
+    emulated.add_argument("--report", type=Path, help="also write one line per job run as a JSON list here")
+    _add_config(emulated)
+    add_aws_options(emulated)
+    emulated.set_defaults(handler=_emulated_run)
+    return parser
+
+
+def _add_jobs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs-dir", type=Path, default=JOBS_DIR, help="folder of job groups (default: jobs/)")
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=PULLED_CONFIG_PATH, help=f"shared config file (default: {PULLED_CONFIG_PATH})"
+    )
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    group, slash, job = target.partition("/")
+    if not slash or not group or not job or "/" in job:
+        raise CliError(f"expected GROUP/JOB, got {target!r}")
+    return group, job
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, equals, text = value.partition("=")
+        if not equals or not name or not text:
+            raise CliError(f"{option} {value!r}: expected NAME=VALUE")
+        if name in pairs:
+            raise CliError(f"{option} {name}: given twice")
+        pairs[name] = text
+    return pairs
+
+
+def _environment(config: LakeConfig, env_name: str) -> None:
+    if env_name not in config.environment_names:
+        raise CliError(f"--env {env_name}: unknown environment; configured: {', '.join(config.environment_names)}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    for group in discover(args.jobs_dir):
+        trigger = ", ".join(
+            t for t in (group.raw_prefix and f"raw objects under {group.raw_prefix}", group.schedule) if t
+        )
+        print(f"{group.name}  ({trigger})")
+        for job in group.jobs:
+            flags = ", ".join(f for f in ("bookmarks" if job.bookmarks else "", "vpc" if job.needs_vpc else "") if f)
+            print(f"  {group.name}/{job.name}{f'  [{flags}]' if flags else ''}")
+            print(f"    in:  {', '.join(f'{i.name} ({i.zone}:{i.prefix} {i.format})' for i in job.inputs)}")
+            print(f"    out: {', '.join(f'{o.name} ({o.zone}:{o.prefix} {o.format})' for o in job.outputs)}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    group, job = _split_target(args.target)
+    local_runner.run_job(
+        group,
+        job,
+        _pairs(args.input, "--input"),
+        _pairs(args.output, "--output"),
+        quarantine=args.quarantine,
+        arguments=_pairs(args.arg, "--arg"),
+        jobs_dir=args.jobs_dir,
+    )
+    return EXIT_OK
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    results = local_runner.run_sample(args.group, args.out, jobs_dir=args.jobs_dir)
+    print(f"{args.group}: {len(results)} job(s) ran; the local lake is in {args.out}")
+    return EXIT_OK
+
+
+def _reprocess(args: argparse.Namespace) -> int:
+    group_name, job_name = _split_target(args.target)
+    _, job = local_runner.resolve(group_name, job_name, args.jobs_dir)
+    config = load(args.config)
+    _environment(config, args.env)
+    if not job.bookmarks:
+        raise CliError(f"{group_name}/{job_name} does not use bookmarks (group.yaml), so it has no window to reprocess")
+    env = config.env(args.env)
+    glue = sessions_from(args, config).account_client("glue", env.account, env.region)
+    glue_job = names_for(config, args.env).glue_job_name(group_name, job_name)
+    plan = reprocess.plan_reprocess(glue, glue_job, args.from_run, args.to_run)
+    print(f"reprocess {glue_job}: input after run {plan.from_run} up to and including run {plan.to_run}")
+    if args.dry_run:
+        print("dry run: no run started")
+        return EXIT_OK
+    run_id = reprocess.start_reprocess(glue, plan)
+    print(f"started run {run_id} (bookmark paused: the job's regular bookmark does not move)")
+    return EXIT_OK
+
+
+def _emulated_run(args: argparse.Namespace) -> int:
+    from etl_jobs.emulated_run import run_groups_on_emulator
+
+    config = load(args.config)
+    _environment(config, args.env)
+    env = config.env(args.env)
+    sessions = sessions_from(args, config)
+    clients = lambda service: sessions.account_client(service, env.account, env.region)  # noqa: E731
+    lines = run_groups_on_emulator(config, args.env, clients, args.lake, echo=print)
+    for line in lines:
+        print(line)
+    if args.report:
+        args.report.write_text(json.dumps(lines, indent=1), encoding="utf-8")
+    return EXIT_OK
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Every refusal of the ETL side (bad spec, names, arguments, a too-broken feed) as one line."""
+    try:
+        return action()
+    except (SpecError, local_runner.RunnerError, DataQualityError, reprocess.ReprocessError, EmulatedRunError) as exc:
+        raise CliError(str(exc)) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CliError(f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = _guarded(lambda: args.handler(args))
+    except (CliError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
