@@ -54,6 +54,15 @@ def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subproc
     assert "verified in the buckets" in out
     # honesty: what the emulator cannot create is listed, and custom resources are called out
     assert "Not emulated" in out and "without running their Lambda handler" in out
+    assert "AWS::CodeArtifact::Repository × 2" in out
+
+
+def test_each_repository_installs_alone_from_the_package_index(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:
+    out = dev_rehearsal.stdout
+    assert "package index holds gluelake-config 0.1.0, gluelake-pipelines 0.1.0" in out
+    # the pipeline's install phase, verbatim, once per repository: login first, then pip
+    assert out.count("$ aws codeartifact login --tool pip --domain acme-lake-packages") == 2
+    assert out.count("$ python -m pip install --disable-pip-version-check --no-input -r requirements.txt") == 2
 
 
 def test_the_emulator_is_gone_after_the_rehearsal(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:

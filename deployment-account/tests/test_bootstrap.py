@@ -53,6 +53,8 @@ GOLDEN_COMMANDS = [
     "cd deployment-account && npx cdk deploy acme-lake-deployment --require-approval never "
     f"--profile acme-lake-deployment {CFG}",
     "lakeops config publish --yes --config shared-config/config.yaml --profile acme-lake-deployment",
+    "lakeops release publish --build --skip-existing --yes --config shared-config/config.yaml "
+    "--profile acme-lake-deployment --source shared-config --source deployment-account/library",
     *[
         f"cd {folder} && npx cdk deploy acme-lake-{repo}-dev-pipeline acme-lake-{repo}-test-pipeline "
         f"acme-lake-{repo}-prod-pipeline --require-approval never --profile acme-lake-deployment {CFG}"
@@ -69,6 +71,7 @@ GOLDEN_STEPS = [
     ("bootstrap prod, trusting the deployment account", PROD, "acme-lake-prod"),
     ("deploy the deployment-account stack", DEP, "acme-lake-deployment"),
     ("publish the shared config (global-config secret, environment facts)", DEP, "acme-lake-deployment"),
+    ("release the shared packages to the package index", DEP, "acme-lake-deployment"),
     *[
         (f"deploy the {repo} pipelines (dev, test, prod branches)", DEP, "acme-lake-deployment")
         for repo in ("infra", "etl")
@@ -80,6 +83,9 @@ GOLDEN_NOTES = {
     "deploy the deployment-account stack": (
         "creates the package index: CodeArtifact domain acme-lake-packages, repository acme-lake-python "
         "(upstream acme-lake-public-pypi, connected to public:pypi)",
+    ),
+    "release the shared packages to the package index": (
+        "builds the wheels from the folders above and publishes the versions the index does not hold yet",
     ),
 }
 
@@ -102,7 +108,7 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
 ) -> None:
     assert cli.main(["bootstrap", "plan"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("lakeops bootstrap: 11 steps for acme-lake (deployment account 111111111111, eu-west-1)")
+    assert out.startswith("lakeops bootstrap: 12 steps for acme-lake (deployment account 111111111111, eu-west-1)")
     for number, (name, account, profile) in enumerate(GOLDEN_STEPS, start=1):
         heading = rf"^\s*{number}\. {re.escape(name)}\n\s+account {account}  region eu-west-1  profile {profile}$"
         assert re.search(heading, out, re.M), name
@@ -127,8 +133,10 @@ def test_endpoint_url_reaches_the_cdk_cli_and_publish(example_config: LakeConfig
     steps = build_plan(example_config, _options(endpoint_url="https://localhost:4566"))
     commands = [s.command for s in steps if s.command]
     assert all(c.env == {"AWS_ENDPOINT_URL": "https://localhost:4566"} for c in commands if c.argv[0] == "cdk")
-    (publish,) = [c for c in commands if c.argv[0] == "lakeops"]
+    publish, release = [c for c in commands if c.argv[0] == "lakeops"]
     assert publish.argv[-2:] == ("--endpoint-url", "https://localhost:4566")
+    # CodeArtifact is never the emulator's: a stand-in is named by AWS_ENDPOINT_URL_CODEARTIFACT instead
+    assert release.argv[:3] == ("lakeops", "release", "publish") and "--endpoint-url" not in release.argv
 
 
 def test_profiles_and_app_directories_can_be_overridden(example_config: LakeConfig, tmp_path: Path) -> None:
@@ -304,6 +312,7 @@ class FakeCli:
                 session.client("secretsmanager").create_secret(Name=lake_names(self.config).global_config_secret)
         elif argv[:3] == ("lakeops", "config", "publish"):
             assert cli.main(list(argv[1:])) == 0
+        # `lakeops release publish` against the CodeArtifact stand-in is tested in test_release.py
         return RunResult(0, ("ok",))
 
 
@@ -326,8 +335,9 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
 
     again = FakeCli(example_config)
     outcomes = _bootstrapper(example_config, again).apply(steps)
-    assert again.commands == []
-    assert all(o.startswith("skipped: ") for o in outcomes)
+    # only the release runs again: it skips by itself what the index already holds (--skip-existing)
+    assert [c.argv[:3] for c in again.commands] == [("lakeops", "release", "publish")]
+    assert [o for o in outcomes if not o.startswith("skipped: ")] == ["done"]
     assert outcomes[1] == "skipped: the execution policy is up to date"
     assert outcomes[8] == "skipped: the published config is current"
 
@@ -341,7 +351,7 @@ def test_apply_refuses_a_profile_of_another_account_before_acting(
     with pytest.raises(BootstrapError) as refused:
         _bootstrapper(example_config, runner, **options).apply(steps)
     message = str(refused.value)
-    assert message.startswith("step 4/11 (create or update the CloudFormation execution policy in test)")
+    assert message.startswith("step 4/12 (create or update the CloudFormation execution policy in test)")
     assert "profile 'wrong-account' has credentials for account 999999999999" in message
     assert "--profile test=PROFILE" in message
     # steps 1-3 ran; nothing in or after the test account did
@@ -358,7 +368,7 @@ def test_apply_stops_at_the_first_failure_with_the_step_and_its_last_lines(
         _bootstrapper(example_config, runner).apply(steps)
     message = str(failed.value)
     assert message.startswith(
-        "step 10/11 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
+        "step 11/12 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
     )
     assert "| AccessDenied: not authorized to perform: iam:CreateRole" in message
     assert "cd infra-repo && npx cdk deploy acme-lake-infra-dev-pipeline acme-lake-infra-test-pipeline" in message
@@ -381,9 +391,12 @@ def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapp
 
     runner = FakeCli(example_config)
     outcomes = _bootstrapper(example_config, runner).apply(steps)
-    assert [c.argv[:3] for c in runner.commands] == [("cdk", "bootstrap", f"aws://{DEV}/eu-west-1")]
+    assert [c.argv[:3] for c in runner.commands] == [
+        ("cdk", "bootstrap", f"aws://{DEV}/eu-west-1"),
+        ("lakeops", "release", "publish"),  # idempotent by itself, so it always runs
+    ]
     assert outcomes[1:3] == ["done", "done"]
-    assert outcomes.count("done") == 2
+    assert outcomes.count("done") == 3  # the two stale steps and the release, which always runs
     policy = dev.client("iam").get_policy(PolicyArn=arn)["Policy"]
     assert policy["DefaultVersionId"] == "v3"
     document = dev.client("iam").get_policy_version(PolicyArn=arn, VersionId="v3")["PolicyVersion"]["Document"]
@@ -392,7 +405,7 @@ def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapp
 
 def test_render_plan_numbers_steps(example_config: LakeConfig) -> None:
     text = render_plan(example_config, build_plan(example_config, _options()), ROOT)
-    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 12)]
+    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 13)]
 
 
 def _session_in(profiles: dict[str, str], account: str) -> Any:

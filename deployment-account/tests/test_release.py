@@ -171,6 +171,28 @@ def test_publish_refuses_when_one_version_exists(
     assert index.published() == {"gluelake-config": ["0.1.0"]}  # the new pipelines wheel waits too
 
 
+def test_skip_existing_publishes_only_what_is_new_and_then_nothing(
+    capsys: pytest.CaptureFixture[str], wheels: Path, index: PackageIndex
+) -> None:
+    only_config = wheels.parent / "only-config"
+    only_config.mkdir()
+    shutil.copy(wheels / WHEELS["gluelake-config"], only_config)
+    assert publish(capsys, only_config, "--yes")[0] == 0
+    code, out, err = publish(capsys, wheels, "--yes", "--skip-existing")
+    assert code == 0, err
+    assert "skipped, already published: gluelake-config 0.1.0" in out
+    assert index.published() == {"gluelake-config": ["0.1.0"], "gluelake-pipelines": ["0.1.0"]}
+    code, out, _ = publish(capsys, wheels, "--yes", "--skip-existing")
+    assert (code, out.splitlines()[-1]) == (0, "release publish: nothing new to publish")
+    assert index.counts()["upload"] == 2
+
+
+def test_source_without_build_is_a_usage_error(capsys: pytest.CaptureFixture[str], wheels: Path) -> None:
+    code, _, err = publish(capsys, wheels, "--source", "shared-config")
+    assert code == 1
+    assert "--source names folders to build from, so it needs --build" in err
+
+
 def test_dry_run_shows_the_plan_and_uploads_nothing(
     capsys: pytest.CaptureFixture[str], wheels: Path, index: PackageIndex
 ) -> None:

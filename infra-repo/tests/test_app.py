@@ -129,3 +129,11 @@ def test_a_changed_cidr_changes_only_what_it_should(runs: dict[str, AppRun]) -> 
         runs["example"].stage_stacks("dev")["acme-lake-dev-infra-storage"].template
         == runs["changed"].stage_stacks("dev")["acme-lake-dev-infra-storage"].template
     )
+
+
+def test_package_json_pins_the_cli_the_pipelines_install() -> None:
+    """Synth here and self-mutation in the pipeline run the same CDK CLI version."""
+    from lake_pipelines.pipeline import CDK_CLI_VERSION
+
+    package = json.loads((INFRA_DIR / "package.json").read_text(encoding="utf-8"))
+    assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION

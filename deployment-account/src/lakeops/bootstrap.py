@@ -34,6 +34,7 @@ from datalake_config.naming import PUBLIC_PYPI_CONNECTION
 from datalake_config.publish import PublishError, plan_publish
 from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, partition_of
 from lakeops.errors import LakeopsError
+from lakeops.release import DEFAULT_SOURCES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # The bootstrap template version the pinned CLI deploys (a test compares it with the CLI's template).
@@ -54,6 +55,7 @@ class StepKind(StrEnum):
     EXECUTION_POLICY = "execution-policy"
     DEPLOY_STACK = "deploy-stack"
     PUBLISH_CONFIG = "publish-config"
+    RELEASE_PACKAGES = "release-packages"
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,22 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             Command(tuple(publish), root),
         )
     )
+    # A pipeline starts as soon as it exists, and its first install needs the team's packages in the index.
+    release = ["lakeops", "release", "publish", "--build", "--skip-existing", "--yes", "--config", config_path]
+    release += ["--profile", dep_profile]
+    sources = [str(root / source) for source in DEFAULT_SOURCES]
+    steps.append(
+        Step(
+            StepKind.RELEASE_PACKAGES,
+            "release the shared packages to the package index",
+            deployment.account,
+            deployment.region,
+            dep_profile,
+            # no --endpoint-url: CodeArtifact is not the emulator's (AWS_ENDPOINT_URL_CODEARTIFACT may name one)
+            Command((*release, *(arg for source in sources for arg in ("--source", source))), root),
+            notes=("builds the wheels from the folders above and publishes the versions the index does not hold yet",),
+        )
+    )
     for repository in ("infra", "etl"):
         stacks = [names_for(config, env).pipeline_stack_name(repository) for env in config.environment_names]
         branches = ", ".join(config.branch_for(repository, env) for env in config.environment_names)
@@ -407,6 +425,8 @@ class Bootstrapper:
             if all(_current_document(iam, step.account, step.region, p) == p.document for p in step.policy_parts):
                 return "the execution policy is up to date"
             return None
+        if step.kind is StepKind.RELEASE_PACKAGES:
+            return None  # `--skip-existing` makes the step itself idempotent; CodeArtifact is not the emulator's
         if step.kind is StepKind.PUBLISH_CONFIG:
             sessions = Sessions(region=step.region, endpoint_url=self.options.endpoint_url)
             sessions._base = session  # the step's own profile session, already checked against the account

@@ -106,3 +106,13 @@ def test_library_zip_is_reproducible_and_skips_caches(tmp_path: Path) -> None:
 def test_library_must_be_a_package(tmp_path: Path) -> None:
     with pytest.raises(LibraryError, match=r"no __init__\.py"):
         library_zip_bytes(tmp_path)
+
+
+def test_package_json_pins_the_cli_the_pipelines_install() -> None:
+    """Synth here and self-mutation in the pipeline run the same CDK CLI version."""
+    import json
+
+    from lake_pipelines.pipeline import CDK_CLI_VERSION
+
+    package = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text(encoding="utf-8"))
+    assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,21 @@ def register(groups: Any) -> None:
         help="upload the wheels in a folder to the team's CodeArtifact repository",
         description="Refuses before uploading anything when a wheel is not the team's or its version exists.",
     )
-    publish.add_argument("--dir", type=Path, required=True, dest="wheel_dir", metavar="DIR", help="folder of wheels")
+    wheels = publish.add_mutually_exclusive_group(required=True)
+    wheels.add_argument("--dir", type=Path, dest="wheel_dir", metavar="DIR", help="folder of wheels")
+    wheels.add_argument(
+        "--build",
+        action="store_true",
+        help=f"build the wheels first, from --source folders (default: {', '.join(map(str, DEFAULT_SOURCES))})",
+    )
+    publish.add_argument(
+        "--source", action="append", type=Path, metavar="PART_DIR", help="a package folder (with --build)"
+    )
+    publish.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave out wheels whose version the repository already holds (bootstrap re-runs), instead of refusing",
+    )
     publish.add_argument("--dry-run", action="store_true", help="show the plan and the checks, upload nothing")
     publish.add_argument("--yes", action="store_true", help="upload without asking")
     add_config_option(publish)
@@ -81,8 +96,19 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    if args.source and not args.build:
+        raise LakeopsError("release publish: --source names folders to build from, so it needs --build")
+    if not args.build:
+        return _publish_dir(args, args.wheel_dir)
+    with tempfile.TemporaryDirectory(prefix="lakeops-release-") as scratch:
+        args.out = Path(scratch)
+        _build(args)
+        return _publish_dir(args, Path(scratch))
+
+
+def _publish_dir(args: argparse.Namespace, wheel_dir: Path) -> int:
     config = load_config(args)
-    wheels = wheels_in(args.wheel_dir)  # a foreign wheel is refused here, before any AWS call
+    wheels = wheels_in(wheel_dir)  # a foreign wheel is refused here, before any AWS call
     lake = lake_names(config)
     domain, owner, name = lake.package_domain, config.deployment.account, lake.package_repository
     with _aws_step("release publish"):
@@ -93,7 +119,15 @@ def _publish(args: argparse.Namespace) -> int:
         )
         plan = plan_publish(client, repository, wheels)
     print(plan.describe())
-    plan.refuse_conflicts()
+    if args.skip_existing and plan.conflicts:
+        present = {id(w) for w, _ in plan.conflicts}
+        print("skipped, already published: " + ", ".join(f"{w.name} {w.version}" for w, _ in plan.conflicts))
+        wheels = [w for w in wheels if id(w) not in present]
+        if not wheels:
+            print("release publish: nothing new to publish")
+            return 0
+    else:
+        plan.refuse_conflicts()
     if args.dry_run:
         print("dry run: nothing uploaded")
         return 0

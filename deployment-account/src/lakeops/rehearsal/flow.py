@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,18 +28,14 @@ from lakeops.commands.common import confirm
 from lakeops.emulator.package_index import PackageIndex
 from lakeops.emulator.process import Emulator
 from lakeops.errors import LakeopsError
-from lakeops.rehearsal import report
+from lakeops.rehearsal import pipeline_steps, report
 from lakeops.rehearsal.runner import Runner, StepFailed
-from lakeops.rehearsal.workspace import RepoCopy, checkout, copy_alone, make_repositories, write_profiles
+from lakeops.rehearsal.workspace import RepoCopy, checkout, make_repositories, write_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 APP_FOLDERS = {"infra": "infra-repo", "etl": "etl-jobs-repo"}
-VERIFY_MODULES = {"infra": "datalake_infra.smoke_check", "etl": "etl_jobs.integration_check"}
 # What the install phase reads: a change to any of these makes a fresh environment.
 INSTALL_INPUTS = ("requirements.txt", "package.json", "package-lock.json")
-
-# The ETL repository's own command that runs its job groups through an environment's buckets.
-ETL_EMULATED_RUN = "python -m etl_jobs emulated-run"
 
 
 @dataclass
@@ -102,7 +99,8 @@ def rehearse(options: Options) -> int:
         ):
             runner.note(f"emulator pid {emu.pid} at {emu.endpoint_url}")
             runner.note(f"package index stand-in (CodeArtifact {lake.package_repository}) at {index.endpoint_url}")
-            aws_env = write_profiles(workdir, config, emu)
+            # CodeArtifact is the stand-in's, every other service the emulator's
+            aws_env = write_profiles(workdir, config, emu) | {"AWS_ENDPOINT_URL_CODEARTIFACT": index.endpoint_url}
             runner.env |= aws_env
             saved = {k: os.environ.get(k) for k in aws_env}
             os.environ.update(aws_env)
@@ -110,7 +108,6 @@ def rehearse(options: Options) -> int:
                 context = Context(options, config, runner, emu, aws_env, index=index)
                 _bootstrap(context)
                 summaries.append(_deployment_account_summary(context, workdir))
-                _release(context, workdir)
                 context.repos = make_repositories(options.project_root, workdir, config, APP_FOLDERS)
                 for env_name in selected:
                     _promote_into(context, env_name)
@@ -164,7 +161,9 @@ def _synthesize(runner: Runner, options: Options, workdir: Path) -> None:
 
 def _bootstrap(context: Context) -> None:
     options = context.options
-    with context.runner.step("bootstrap: accounts, deployment stack, config publish, pipelines"):
+    with context.runner.step(
+        "bootstrap: accounts, deployment stack, config publish, package release, pipelines"
+    ) as record:
         context.runner.run(
             [
                 "lakeops",
@@ -179,43 +178,12 @@ def _bootstrap(context: Context) -> None:
             cwd=options.project_root,
             label="lakeops bootstrap apply --yes --endpoint-url <emulator>",
         )
-
-
-def _release(context: Context, workdir: Path) -> None:
-    """The shared packages reach the index as the DevOps repository releases them: wheels built from the
-    shared-config and deployment-account repositories alone, published with `lakeops release`."""
-    options, config = context.options, context.config
-    with context.runner.step("release the shared packages to the package index") as record:
-        sources = [
-            copy_alone(options.project_root, workdir, "shared-config"),
-            copy_alone(options.project_root, workdir, "deployment-account") / "library",
-        ]
-        wheels = workdir / "wheels"
-        source_args = [arg for source in sources for arg in ("--source", str(source))]
-        context.runner.run(
-            ["lakeops", "release", "build", "--out", str(wheels), *source_args],
-            cwd=options.project_root,
-            label="lakeops release build (shared-config, deployment-account/library)",
-        )
-        context.runner.run(
-            [
-                "lakeops",
-                "release",
-                "publish",
-                "--dir",
-                str(wheels),
-                "--yes",
-                "--config",
-                str(options.config_path.resolve()),
-                "--profile",
-                lake_names(config).deployment_profile,
-            ],
-            cwd=options.project_root,
-            env={"AWS_ENDPOINT_URL_CODEARTIFACT": _index(context).endpoint_url},
-            label="lakeops release publish → the package index stand-in",
-        )
         published = _index(context).published()
-        record.detail = ", ".join(f"{name} {' '.join(versions)}" for name, versions in sorted(published.items()))
+        if not published:
+            raise StepFailed("bootstrap published nothing to the package index")
+        record.detail = "package index holds " + ", ".join(
+            f"{name} {' '.join(versions)}" for name, versions in sorted(published.items())
+        )
 
 
 def _deployment_account_summary(context: Context, workdir: Path) -> report.EnvironmentSummary:
@@ -280,21 +248,23 @@ def _deploy_environment(context: Context, env_name: str, kind: str) -> report.En
     started = time.monotonic()
     with runner.step(f"{env_name}: {kind} pipeline (checks, synth, deploy, verify)") as record:
         commit = checkout(repo, config.branch_for(kind, env_name))
-        _install(context, repo, commit)
-        secret = lake_names(config).global_config_secret
-        for command in buildspec.pull_config_commands(secret, config.deployment.region):
+        pipeline_stack = names.pipeline_stack_name(kind)
+        deployed = _deployed_template(context, kind, pipeline_stack)
+        synth = pipeline_steps.synth_step(deployed)
+        _install(context, repo, commit, synth.install)
+        pull, checks, synthesize = _split_synth_commands(synth.build)
+        for command in pull:
             runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
         if context.options.skip_checks:
             runner.note("checks skipped (--skip-checks): make test runs them")
         elif (kind, commit) in context.checked_commits:
             runner.note(f"checks already passed at commit {commit[:10]}")
         else:
-            for command in buildspec.check_commands():
+            for command in checks:
                 runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
             context.checked_commits.add((kind, commit))
-        for command in buildspec.synth_commands():
+        for command in synthesize:
             runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
-        pipeline_stack = names.pipeline_stack_name(kind)
         stage = env_name.capitalize()
         runner.run(
             [
@@ -320,10 +290,10 @@ def _deploy_environment(context: Context, env_name: str, kind: str) -> report.En
             missing = summary.contract_expected - summary.contract_present
             if missing:
                 raise StepFailed(f"{missing} contract parameter(s) missing in {env_name}")
-        if kind == "etl" and context.options.run_jobs:
-            summary.jobs = _run_jobs(context, repo, env_name)
-        role_arn = f"arn:aws:iam::{config.env(env_name).account}:role/{names.verify_role_name(kind)}"
-        for command in buildspec.verify_commands(VERIFY_MODULES[kind], env_name, role_arn, config.env(env_name).region):
+        data_step = _data_step(repo)
+        if data_step and context.options.run_jobs:
+            summary.jobs = _run_data_step(context, repo, env_name, data_step)
+        for command in pipeline_steps.verify_step(deployed, stage).build:
             runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
         summary.check = "passed"
         created = sum(r.created for r in summary.stacks)
@@ -332,21 +302,41 @@ def _deploy_environment(context: Context, env_name: str, kind: str) -> report.En
     return summary
 
 
-def _run_jobs(context: Context, repo: RepoCopy, env_name: str) -> list[str]:
-    """The ETL repository runs its own groups through the environment's buckets, as its own command."""
+def _deployed_template(context: Context, kind: str, pipeline_stack: str) -> Path:
+    """The pipeline stack as bootstrap deployed it (synthesized from the workspace before bootstrap)."""
+    return context.runner.log_path.parent / "synth" / APP_FOLDERS[kind] / f"{pipeline_stack}.template.json"
+
+
+def _split_synth_commands(build: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The Synth step's build phase as (config pull, checks, synth): only the pull may reach AWS, and the
+    checks are what `--skip-checks` skips and a commit already checked does not repeat."""
+    checks = set(buildspec.check_commands())
+    pulls = [c for c in build if c.startswith("lake-config pull")]
+    return pulls, [c for c in build if c in checks], [c for c in build if c not in checks and c not in pulls]
+
+
+def _data_step(repo: RepoCopy) -> str | None:
+    """A repository may contribute a rehearsal step of its own: `[tool.lake.rehearsal] data-step` in its
+    pyproject.toml, a command run with `--config --env --profile --lake --report` after each deployment."""
+    project = tomllib.loads((repo.path / "pyproject.toml").read_text(encoding="utf-8"))
+    command = project.get("tool", {}).get("lake", {}).get("rehearsal", {}).get("data-step")
+    return command if isinstance(command, str) else None
+
+
+def _run_data_step(context: Context, repo: RepoCopy, env_name: str, data_step: str) -> list[str]:
     workdir = context.runner.log_path.parent
-    report_file = workdir / f"jobs-{env_name}.json"
+    report_file = workdir / f"{repo.kind}-data-{env_name}.json"
     profile = lake_names(context.config).environment_profile(env_name)
     command = (
-        f"{ETL_EMULATED_RUN} --config {buildspec.CONFIG_FILE} --env {env_name} --profile {profile} "
+        f"{data_step} --config {buildspec.CONFIG_FILE} --env {env_name} --profile {profile} "
         f"--lake {workdir / 'lake' / env_name} --report {report_file}"
     )
-    context.runner.run(command, cwd=repo.path, env=repo.env, label=f"etl-jobs emulated-run --env {env_name}")
+    context.runner.run(command, cwd=repo.path, env=repo.env, label=f"{data_step} --env {env_name}")
     lines: list[str] = json.loads(report_file.read_text(encoding="utf-8"))
     return lines
 
 
-def _install(context: Context, repo: RepoCopy, commit: str) -> None:
+def _install(context: Context, repo: RepoCopy, commit: str, commands: Sequence[str]) -> None:
     """The pipeline's install phase, verbatim, into a fresh virtual environment of this repository alone:
     log in to the package index, `npm ci`, `pip install -r requirements.txt` (the team's packages from the
     index, nothing from the workspace). Reused while the commit's requirements and lock files are unchanged."""
@@ -375,17 +365,11 @@ def _install(context: Context, repo: RepoCopy, commit: str) -> None:
         # the downloads stay cached across rehearsals: a different home must not mean a cold cache
         "PIP_CACHE_DIR": str(_user_cache("pip")),
         "npm_config_cache": str(Path.home() / ".npm"),
-        "AWS_ENDPOINT_URL_CODEARTIFACT": _index(context).endpoint_url,
         # nothing of this machine's pip settings (extra indexes, find-links) takes part
         **{name: None for name in os.environ if name.startswith("PIP_") and name not in ("PIP_CACHE_DIR",)},
     }
     repo.env |= {"PIP_CONFIG_FILE": str(pip_config), "PIP_CACHE_DIR": str(_user_cache("pip"))}
-    deployment = context.config.deployment
-    lake = lake_names(context.config)
-    login = buildspec.index_login_commands(
-        lake.package_domain, deployment.account, lake.package_repository, deployment.region
-    )
-    for command in buildspec.install_commands(index_login=login):
+    for command in commands:
         runner.run(command, cwd=repo.path, env=_profile_env(context.config) | repo.env)
     repo.installed = digest
 

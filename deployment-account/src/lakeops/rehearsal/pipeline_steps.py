@@ -1,0 +1,50 @@
+"""The commands a deployed pipeline's CodeBuild steps run, read from its synthesized template.
+
+The rehearsal plays the CodeBuild machine: it runs what the pipeline stack bootstrap deployed says, not a
+reconstruction of it, so a command changed in the pipeline construct is the command rehearsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakeops.errors import LakeopsError
+
+# CDK Pipelines names a step's project after the pipeline construct, its stage and the step.
+SYNTH_PROJECT = re.compile(r"^PipelineBuildSynthCdkBuildProject[0-9A-F]{8}$")
+
+
+@dataclass(frozen=True)
+class StepCommands:
+    install: tuple[str, ...]
+    build: tuple[str, ...]
+
+
+def synth_step(template: Path) -> StepCommands:
+    return _step(template, SYNTH_PROJECT, "Synth")
+
+
+def verify_step(template: Path, stage: str) -> StepCommands:
+    return _step(template, re.compile(rf"^Pipeline{re.escape(stage)}Verify[0-9A-F]{{8}}$"), f"{stage}/Verify")
+
+
+def _step(template: Path, logical_id: re.Pattern[str], label: str) -> StepCommands:
+    try:
+        resources: dict[str, Any] = json.loads(template.read_text(encoding="utf-8"))["Resources"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise LakeopsError(f"{template}: not a synthesized pipeline template ({exc})") from None
+    found = [r for key, r in resources.items() if r.get("Type") == "AWS::CodeBuild::Project" and logical_id.match(key)]
+    if len(found) != 1:
+        raise LakeopsError(f"{template.name}: expected one CodeBuild project for the {label} step, found {len(found)}")
+    spec = found[0]["Properties"]["Source"].get("BuildSpec")
+    if not isinstance(spec, str):
+        raise LakeopsError(f"{template.name}: the {label} step's build spec is not inline")
+    phases = json.loads(spec).get("phases", {})
+    return StepCommands(
+        install=tuple(phases.get("install", {}).get("commands", [])),
+        build=tuple(phases.get("build", {}).get("commands", [])),
+    )
