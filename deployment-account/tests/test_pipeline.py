@@ -242,6 +242,7 @@ def test_synth_pulls_config_checks_then_synthesizes(
         f"lake-config pull --secret {secret} --region eu-west-1 --out .lake/config.json",
         "ruff check .",
         "ruff format --check .",
+        "mypy",
         "python -m pytest -q",
         "npx cdk synth -c config=.lake/config.json",
     ]

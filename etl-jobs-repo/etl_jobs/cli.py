@@ -14,7 +14,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import PULLED_CONFIG_PATH, ConfigError, LakeConfig, load, names_for
-from datalake_config.cli import add_aws_options, sessions_from
+from datalake_config.cli import add_aws_options, aws_failure, sessions_from
 from etl_jobs import local_runner, reprocess
 from etl_jobs.emulated_run import EmulatedRunError
 from etl_jobs.spec import JOBS_DIR, SpecError, discover
@@ -190,11 +190,8 @@ def _guarded(action: Callable[[], T]) -> T:
         return action()
     except (SpecError, local_runner.RunnerError, DataQualityError, reprocess.ReprocessError, EmulatedRunError) as exc:
         raise CliError(str(exc)) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise CliError(f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}") from None
-    except BotoCoreError as exc:
-        raise CliError(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(aws_failure("etl-jobs", exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

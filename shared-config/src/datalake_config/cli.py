@@ -36,6 +36,14 @@ def sessions_from(args: argparse.Namespace, config: LakeConfig | None = None) ->
     )
 
 
+def aws_failure(step: str, exc: ClientError | BotoCoreError) -> str:
+    """One line naming the step and, for a refusal, the call and AWS's own code and message."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{step}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+    return f"{step}: {exc}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lake-config", description="Read and check the data lake's shared config in an app repository."
@@ -73,12 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PublishError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"error: {args.command}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}")
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {args.command}: {exc}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: {aws_failure(args.command, exc)}", file=sys.stderr)
         return 1
     return code
 

@@ -50,8 +50,9 @@ def pull_config_commands(secret_name: str, region: str) -> list[str]:
 
 
 def check_commands() -> list[str]:
-    """Lint and unit tests; the tests include the cdk-nag and cfn-lint gates over the synthesized app."""
-    return ["ruff check .", "ruff format --check .", "python -m pytest -q"]
+    """Lint, type check (the repository's pyproject names what) and unit tests; the tests include the cdk-nag,
+    cfn-lint and execution-policy gates over the synthesized app."""
+    return ["ruff check .", "ruff format --check .", "mypy", "python -m pytest -q"]
 
 
 def synth_commands() -> list[str]:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from datalake_config import LakeConfig, load
+from datalake_config.cli import aws_failure
+from lakeops.errors import LakeopsError
 
 # lakeops runs in the DevOps workspace, where the shared-config repository is checked out beside the others;
 # LAKE_CONFIG names the file for another layout.
@@ -40,3 +46,14 @@ def confirm(question: str, *, assume_yes: bool) -> bool:
         print(f"{question} [refused: no terminal to ask on; pass --yes to proceed]", file=sys.stderr)
         return False
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+@contextmanager
+def aws_step(step: str, *refusals: type[Exception]) -> Iterator[None]:
+    """AWS failures, and the given refusals of our own, as one-line errors naming the step (exit 1)."""
+    try:
+        yield
+    except refusals as exc:
+        raise LakeopsError(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise LakeopsError(aws_failure(step, exc)) from None

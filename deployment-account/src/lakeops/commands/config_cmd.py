@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import dumps_json, lake_names, load
 from datalake_config.aws import AccountMismatch
@@ -20,6 +16,7 @@ from datalake_config.publish import PublishError, plan_publish
 from datalake_config.schema import json_schema_text
 from lakeops.commands.common import (
     add_config_option,
+    aws_step,
     confirm,
     default_config_path,
     load_config,
@@ -107,7 +104,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     config = load_config(args)  # an invalid config stops here, before any AWS call
     sessions = sessions_from(args, config)
-    with _aws_step("config publish"):
+    with aws_step("config publish", PublishError, AccountMismatch):
         sessions.require_account(config.deployment.account, "config publish")
         plan = plan_publish(config, sessions)
     for note in plan.notes:
@@ -124,23 +121,7 @@ def _publish(args: argparse.Namespace) -> int:
     if not confirm("apply these changes?", assume_yes=args.yes):
         print("nothing written")
         return 1
-    with _aws_step("config publish (applying)"):
+    with aws_step("config publish (applying)", PublishError, AccountMismatch):
         plan.apply()
     print(f"config publish: applied {len(plan.changes)} change(s)")
     return 0
-
-
-@contextmanager
-def _aws_step(step: str) -> Iterator[None]:
-    """Turn refusals and AWS failures into one-line errors naming the step (exit 1), not tracebacks."""
-    try:
-        yield
-    except (PublishError, AccountMismatch) as exc:
-        raise LakeopsError(str(exc)) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise LakeopsError(
-            f"{step}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
-        ) from None
-    except BotoCoreError as exc:
-        raise LakeopsError(f"{step}: {exc}") from None

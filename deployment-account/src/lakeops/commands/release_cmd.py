@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from datalake_config import lake_names
 from datalake_config.cli import add_aws_options, sessions_from
 from datalake_config.naming import TEAM_PACKAGES
-from lakeops.commands.common import add_config_option, confirm, load_config
+from lakeops.commands.common import add_config_option, aws_step, confirm, load_config
 from lakeops.errors import LakeopsError
 from lakeops.release import (
     DEFAULT_SOURCES,
@@ -111,7 +107,7 @@ def _publish_dir(args: argparse.Namespace, wheel_dir: Path) -> int:
     wheels = wheels_in(wheel_dir)  # a foreign wheel is refused here, before any AWS call
     lake = lake_names(config)
     domain, owner, name = lake.package_domain, config.deployment.account, lake.package_repository
-    with _aws_step("release publish"):
+    with aws_step("release publish"):
         client = sessions_from(args, config).client("codeartifact")
         endpoint = repository_endpoint(client, domain=domain, owner=owner, name=name)
         repository = Repository(
@@ -134,7 +130,7 @@ def _publish_dir(args: argparse.Namespace, wheel_dir: Path) -> int:
     if not confirm(f"upload {len(wheels)} wheel(s) to {name}?", assume_yes=args.yes):
         print("nothing uploaded")
         return 1
-    with _aws_step("release publish"):
+    with aws_step("release publish"):
         token = client.get_authorization_token(domain=domain, domainOwner=owner, durationSeconds=TOKEN_SECONDS)
     uploaded: list[str] = []
     for wheel in wheels:
@@ -147,17 +143,3 @@ def _publish_dir(args: argparse.Namespace, wheel_dir: Path) -> int:
         print(f"  uploaded {wheel.path.name}")
     print(f"release publish: published {', '.join(uploaded)} to {name}")
     return 0
-
-
-@contextmanager
-def _aws_step(step: str) -> Iterator[None]:
-    """AWS refusals as one-line errors naming the step and the call (exit 1), never a traceback."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise LakeopsError(
-            f"{step}: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
-        ) from None
-    except BotoCoreError as exc:
-        raise LakeopsError(f"{step}: {exc}") from None

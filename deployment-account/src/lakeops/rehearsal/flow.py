@@ -360,6 +360,8 @@ def _install(context: Context, repo: RepoCopy, commit: str, commands: Sequence[s
     repo.env = {
         "HOME": str(home),
         "VIRTUAL_ENV": str(venv),
+        # Spark's Python workers too: the repository's environment, never the workspace's
+        "PYSPARK_PYTHON": str(venv / "bin" / "python"),
         "PATH": os.pathsep.join([str(venv / "bin"), str(repo.path / "node_modules" / ".bin"), *_tool_path(context)]),
         "PIP_CONFIG_FILE": str(pip_config),
         # the downloads stay cached across rehearsals: a different home must not mean a cold cache
