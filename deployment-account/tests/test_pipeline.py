@@ -521,6 +521,30 @@ def test_connection_source_and_guard_use_only_that_connection(connection_templat
     assert uses and {r for s in uses for r in _as_list(s["Resource"])} == {CONNECTION_ARN}
 
 
+def test_every_role_using_the_connection_may_use_it_under_its_own_prefix(connection_templates: dict[str, Any]) -> None:
+    """A codeconnections ARN is matched by `codeconnections:UseConnection` only: CDK's own grants use the
+    codestar-connections prefix, so each grant must carry the connection's own prefix too."""
+    for env, template in connection_templates.items():
+        policies = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+        using = [p for p in policies if "UseConnection" in json.dumps(p)]
+        assert len(using) >= 3, env  # the source action, the synth step and the verify step at least
+        for policy in using:
+            own = [
+                s
+                for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                if "codeconnections:UseConnection" in _as_list(s["Action"])
+            ]
+            assert own and {r for s in own for r in _as_list(s["Resource"])} == {CONNECTION_ARN}, env
+
+
+def test_a_codestar_connections_arn_keeps_its_own_prefix() -> None:
+    from lake_pipelines.pipeline import use_connection_action
+
+    old = "arn:aws:codestar-connections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
+    assert use_connection_action(old) == "codestar-connections:UseConnection"
+    assert use_connection_action(CONNECTION_ARN) == "codeconnections:UseConnection"
+
+
 def test_unknown_repository_or_environment_is_refused(example_config: LakeConfig, stage_factory: Any) -> None:
     app = cdk.App()
     with pytest.raises(KeyError, match="unknown repository 'docs'"):

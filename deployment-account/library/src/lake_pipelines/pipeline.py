@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 
@@ -43,6 +44,14 @@ CODEARTIFACT_LOGIN_REASON = (
     "its resource must be `*`; the statement allows it only for CodeArtifact (sts:AWSServiceName), which "
     "`aws codeartifact login` needs before pip can install from the team's package repository."
 )
+
+
+CODESTAR_USE_CONNECTION = "codestar-connections:UseConnection"
+
+
+def use_connection_action(connection_arn: str) -> str:
+    """`UseConnection` under the connection ARN's own service prefix (codeconnections or codestar-connections)."""
+    return f"{connection_arn.split(':')[2]}:UseConnection"
 
 
 class BranchPipelineStack(cdk.Stack):
@@ -173,6 +182,7 @@ class BranchPipelineStack(cdk.Stack):
             targets=[self.topic],
             detail_type=notifications.DetailType.BASIC,
         )
+        self._use_connection_with_its_own_prefix()
         self._acknowledge_generated()
         for step in (self.synth_step, self.verify_step):
             self._acknowledge_bearer_token(step)
@@ -271,7 +281,11 @@ class BranchPipelineStack(cdk.Stack):
     def _git_pull_statements(self) -> list[iam.PolicyStatement]:
         source = self.config.repository(self.repository_kind).source
         if isinstance(source, ConnectionSource):
-            return [iam.PolicyStatement(actions=["codeconnections:UseConnection"], resources=[source.connection_arn])]
+            return [
+                iam.PolicyStatement(
+                    actions=[use_connection_action(source.connection_arn)], resources=[source.connection_arn]
+                )
+            ]
         assert self.codecommit_repository is not None
         return [
             iam.PolicyStatement(actions=["codecommit:GitPull"], resources=[self.codecommit_repository.repository_arn])
@@ -308,6 +322,24 @@ class BranchPipelineStack(cdk.Stack):
             ],
             role_policy_statements=self._git_pull_statements(),
         )
+
+    def _use_connection_with_its_own_prefix(self) -> None:
+        """CDK Pipelines grants `codestar-connections:UseConnection` to the source action and to every step
+        cloning the source. IAM matches an action to a resource only under the resource's own service prefix,
+        and a connection created since the CodeConnections rename has an `arn:aws:codeconnections:` ARN
+        (docs.aws.amazon.com/dtconsole/latest/userguide/rename.html), so each of those grants gets the action
+        of the connection's own prefix beside it."""
+        source = self.config.repository(self.repository_kind).source
+        if not isinstance(source, ConnectionSource):
+            return
+        own = use_connection_action(source.connection_arn)
+        if own == CODESTAR_USE_CONNECTION:
+            return
+        for policy in self.pipeline.node.find_all():
+            if isinstance(policy, iam.Policy) and CODESTAR_USE_CONNECTION in json.dumps(
+                self.resolve(policy.document.to_json())
+            ):
+                policy.add_statements(iam.PolicyStatement(actions=[own], resources=[source.connection_arn]))
 
     # --- findings on resources the pipelines module generates ------------------------------------------
     def _acknowledge_generated(self) -> None:
