@@ -9,12 +9,14 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from datalake_config import LakeConfig, lake_names
+from datalake_config.publish import publisher_policy, publisher_role, publisher_trust_policy
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from lake_pipelines.execution_policy import MANAGED_POLICY_MAX_CHARS, execution_policy_parts
 from lakeops import cli
@@ -45,11 +47,14 @@ GOLDEN_COMMANDS = [
     f"npx cdk bootstrap aws://{DEV}/eu-west-1 --profile acme-lake-dev --trust {DEP} "
     f"--cloudformation-execution-policies {POLICIES.format(a=DEV)}",
     None,
+    None,
     f"npx cdk bootstrap aws://{TEST}/eu-west-1 --profile acme-lake-test --trust {DEP} "
     f"--cloudformation-execution-policies {POLICIES.format(a=TEST)}",
     None,
+    None,
     f"npx cdk bootstrap aws://{PROD}/eu-west-1 --profile acme-lake-prod --trust {DEP} "
     f"--cloudformation-execution-policies {POLICIES.format(a=PROD)}",
+    None,
     "cd deployment-account && npx cdk deploy acme-lake-deployment --require-approval never "
     f"--profile acme-lake-deployment {CFG}",
     "lakeops config publish --yes --config shared-config/config.yaml --profile acme-lake-deployment",
@@ -65,10 +70,13 @@ GOLDEN_STEPS = [
     ("bootstrap the deployment account", DEP, "acme-lake-deployment"),
     ("create or update the CloudFormation execution policy in dev", DEV, "acme-lake-dev"),
     ("bootstrap dev, trusting the deployment account", DEV, "acme-lake-dev"),
+    ("create or update the config publisher role in dev", DEV, "acme-lake-dev"),
     ("create or update the CloudFormation execution policy in test", TEST, "acme-lake-test"),
     ("bootstrap test, trusting the deployment account", TEST, "acme-lake-test"),
+    ("create or update the config publisher role in test", TEST, "acme-lake-test"),
     ("create or update the CloudFormation execution policy in prod", PROD, "acme-lake-prod"),
     ("bootstrap prod, trusting the deployment account", PROD, "acme-lake-prod"),
+    ("create or update the config publisher role in prod", PROD, "acme-lake-prod"),
     ("deploy the deployment-account stack", DEP, "acme-lake-deployment"),
     ("publish the shared config (global-config secret, environment facts)", DEP, "acme-lake-deployment"),
     ("release the shared packages to the package index", DEP, "acme-lake-deployment"),
@@ -108,7 +116,7 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
 ) -> None:
     assert cli.main(["bootstrap", "plan"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("lakeops bootstrap: 12 steps for acme-lake (deployment account 111111111111, eu-west-1)")
+    assert out.startswith("lakeops bootstrap: 15 steps for acme-lake (deployment account 111111111111, eu-west-1)")
     for number, (name, account, profile) in enumerate(GOLDEN_STEPS, start=1):
         heading = rf"^\s*{number}\. {re.escape(name)}\n\s+account {account}  region eu-west-1  profile {profile}$"
         assert re.search(heading, out, re.M), name
@@ -116,6 +124,15 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
         assert f"$ {command}\n" in out
     for notes in GOLDEN_NOTES.values():
         assert all(f"   {note}\n" in out for note in notes)
+    for env in ("dev", "test", "prod"):
+        assert (
+            f"   boto3: create or update IAM role acme-lake-{env}-config-publisher, assumable only by "
+            "arn:aws:iam::111111111111:role/acme-lake-operator\n"
+        ) in out
+        assert (
+            "   inline policy publish-environment-facts: ssm:DeleteParameter, ssm:GetParametersByPath, "
+            f"ssm:PutParameter on /acme-lake/{env}/facts (nothing else)\n"
+        ) in out
     assert out.rstrip().endswith(
         "then: push the branches (dev, prod, test) to the new CodeCommit repositories (acme-lake-infra, "
         "acme-lake-etl); CodeCommit creates a branch on its first push, and each pipeline starts from its branch"
@@ -125,6 +142,8 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
 def test_admin_replaces_the_shipped_policy_with_administrator_access(example_config: LakeConfig) -> None:
     steps = build_plan(example_config, _options(admin=True))
     assert StepKind.EXECUTION_POLICY not in {s.kind for s in steps}
+    # publishing never depends on the execution policy: the publisher roles are there either way
+    assert [s.account for s in steps if s.kind is StepKind.PUBLISHER_ROLE] == [DEV, TEST, PROD]
     bootstraps = [s for s in steps if s.kind is StepKind.CDK_BOOTSTRAP and s.trusted_account]
     assert [s.command.argv[-1] for s in bootstraps if s.command] == ["arn:aws:iam::aws:policy/AdministratorAccess"] * 3
 
@@ -330,6 +349,21 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
         iam = _session_in(aws, account).client("iam")
         names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
         assert names == ["acme-lake-cfn-execution", "acme-lake-cfn-execution-2"]
+    for env, account in (("dev", DEV), ("test", TEST), ("prod", PROD)):
+        # created in the target with the target's own credentials, trusting the deployment account's operator
+        iam = _session_in(aws, account).client("iam")
+        role = iam.get_role(RoleName=f"acme-lake-{env}-config-publisher")["Role"]
+        assert role["Arn"] == f"arn:aws:iam::{account}:role/acme-lake-{env}-config-publisher"
+        assert _decoded(role["AssumeRolePolicyDocument"]) == publisher_trust_policy(example_config)
+        name = f"acme-lake-{env}-config-publisher"
+        assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["publish-environment-facts"]
+        document = iam.get_role_policy(RoleName=name, PolicyName="publish-environment-facts")["PolicyDocument"]
+        assert _decoded(document) == publisher_policy(example_config, env)
+        assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
+        assert tags["lake:environment"] == env
+    # only the target accounts hold publisher roles
+    assert [r for r in _session_in(aws, DEP).client("iam").list_roles()["Roles"] if "publisher" in r["RoleName"]] == []
     secret = _session_in(aws, DEP).client("secretsmanager").get_secret_value(SecretId="acme-lake/config/global")
     assert json.loads(secret["SecretString"])["prefix"] == "acme-lake"
 
@@ -339,7 +373,8 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
     assert [c.argv[:3] for c in again.commands] == [("lakeops", "release", "publish")]
     assert [o for o in outcomes if not o.startswith("skipped: ")] == ["done"]
     assert outcomes[1] == "skipped: the execution policy is up to date"
-    assert outcomes[8] == "skipped: the published config is current"
+    assert outcomes[3] == "skipped: the config publisher role acme-lake-dev-config-publisher is up to date"
+    assert outcomes[11] == "skipped: the published config is current"
 
 
 def test_apply_refuses_a_profile_of_another_account_before_acting(
@@ -351,10 +386,10 @@ def test_apply_refuses_a_profile_of_another_account_before_acting(
     with pytest.raises(BootstrapError) as refused:
         _bootstrapper(example_config, runner, **options).apply(steps)
     message = str(refused.value)
-    assert message.startswith("step 4/12 (create or update the CloudFormation execution policy in test)")
+    assert message.startswith("step 5/15 (create or update the CloudFormation execution policy in test)")
     assert "profile 'wrong-account' has credentials for account 999999999999" in message
     assert "--profile test=PROFILE" in message
-    # steps 1-3 ran; nothing in or after the test account did
+    # steps 1-4 ran; nothing in or after the test account did
     assert [c.argv[2] for c in runner.commands] == [f"aws://{DEP}/eu-west-1", f"aws://{DEV}/eu-west-1"]
     assert _session_in(aws, "999999999999").client("iam").list_policies(Scope="Local")["Policies"] == []
 
@@ -368,7 +403,7 @@ def test_apply_stops_at_the_first_failure_with_the_step_and_its_last_lines(
         _bootstrapper(example_config, runner).apply(steps)
     message = str(failed.value)
     assert message.startswith(
-        "step 11/12 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
+        "step 14/15 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
     )
     assert "| AccessDenied: not authorized to perform: iam:CreateRole" in message
     assert "cd infra-repo && npx cdk deploy acme-lake-infra-dev-pipeline acme-lake-infra-test-pipeline" in message
@@ -403,9 +438,61 @@ def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapp
     assert document == execution_policy_parts(example_config, DEV, "eu-west-1")[0].document
 
 
+def test_a_drifted_publisher_role_is_brought_back_to_exactly_the_expected_one(
+    example_config: LakeConfig, aws: dict[str, str]
+) -> None:
+    steps = build_plan(example_config, _options())
+    _bootstrapper(example_config, FakeCli(example_config)).apply(steps)
+    iam = _session_in(aws, TEST).client("iam")
+    name = "acme-lake-test-config-publisher"
+    wider = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="publish-environment-facts", PolicyDocument=json.dumps(wider))
+    iam.put_role_policy(RoleName=name, PolicyName="added-by-hand", PolicyDocument=json.dumps(wider))
+    admin = iam.create_policy(PolicyName="hand-made-admin", PolicyDocument=json.dumps(wider))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=name, PolicyArn=admin)
+    anyone = json.loads(json.dumps(publisher_trust_policy(example_config)))
+    del anyone["Statement"][0]["Condition"]  # any principal of the deployment account
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(anyone))
+
+    lines: list[str] = []
+    runner = FakeCli(example_config)
+    outcomes = Bootstrapper(example_config, _options(), runner, echo=lines.append).apply(steps)
+    assert [n for n, o in enumerate(outcomes, start=1) if o == "done"] == [7, 13]  # the role, and the release
+    assert [line.strip() for line in lines if line.startswith("   ")] == [
+        f"updated the trust policy of role {name}",
+        f"updated inline policy publish-environment-facts of role {name}",
+        f"removed inline policy added-by-hand from role {name}",
+        f"detached policy {admin} from role {name}",
+    ]
+    assert _decoded(iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]) == publisher_trust_policy(
+        example_config
+    )
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["publish-environment-facts"]
+    document = iam.get_role_policy(RoleName=name, PolicyName="publish-environment-facts")["PolicyDocument"]
+    assert _decoded(document) == publisher_policy(example_config, "test")
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+    # and a third apply finds it current
+    third = _bootstrapper(example_config, FakeCli(example_config)).apply(steps)
+    assert third[6] == f"skipped: the config publisher role {name} is up to date"
+
+
+def test_the_publisher_role_step_is_the_one_for_its_environment(example_config: LakeConfig) -> None:
+    steps = build_plan(example_config, _options())
+    publishing = next(n for n, s in enumerate(steps) if s.kind is StepKind.PUBLISH_CONFIG)
+    roles = [(n, s) for n, s in enumerate(steps) if s.kind is StepKind.PUBLISHER_ROLE]
+    assert all(n < publishing for n, _ in roles)  # the roles exist before publish assumes them
+    for _, step in roles:
+        assert step.publisher == publisher_role(example_config, step.role)
+        assert (step.account, step.profile) == (example_config.env(step.role).account, f"acme-lake-{step.role}")
+
+
+def _decoded(document: Any) -> Any:
+    return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
 def test_render_plan_numbers_steps(example_config: LakeConfig) -> None:
     text = render_plan(example_config, build_plan(example_config, _options()), ROOT)
-    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 13)]
+    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 16)]
 
 
 def _session_in(profiles: dict[str, str], account: str) -> Any:

@@ -159,8 +159,17 @@ def test_publish_help_lists_the_aws_options(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["config", "publish", "--help"])
     out = capsys.readouterr().out
-    for option in ("--profile", "--region", "--endpoint-url", "--assume-role-name", "--dry-run", "--yes", "--config"):
+    for option in ("--profile", "--region", "--endpoint-url", "--dry-run", "--yes", "--config"):
         assert option in out
+    # publish assumes each environment's config publisher role; no role can be named instead
+    assert "--assume-role-name" not in out
+
+
+def test_publish_refuses_an_assume_role_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["config", "publish", "--dry-run", "--assume-role-name", "OrganizationAccountAccessRole"])
+    assert caught.value.code == 2
+    assert "unrecognized arguments: --assume-role-name" in capsys.readouterr().err
 
 
 def test_the_installed_entry_point_exits_with_the_code(tmp_path: Path, example_raw: dict[str, Any]) -> None:
@@ -330,6 +339,27 @@ def test_publish_yes_applies_and_a_second_publish_has_no_changes(
 
     code, out, _ = run(capsys, "config", "publish", "--yes")
     assert (code, out) == (0, "config publish: no changes; the published config is up to date\n")
+
+
+def test_publish_writes_each_environments_facts_as_its_config_publisher_role(
+    capsys: pytest.CaptureFixture[str], deployment_stack: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assumed: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(client: Any, operation: str, params: Any) -> Any:
+        if operation == "AssumeRole":
+            assumed.append(params["RoleArn"])
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    code, _, err = run(capsys, "config", "publish", "--yes")
+    assert code == 0, err
+    assert sorted(set(assumed)) == [
+        f"arn:aws:iam::{account}:role/acme-lake-{env}-config-publisher"
+        for env, account in (("dev", "222222222222"), ("test", "333333333333"), ("prod", "444444444444"))
+    ]
+    assert dev_facts()["/acme-lake/dev/facts/deployment-account"] == DEPLOYMENT
 
 
 def test_publish_of_an_invalid_config_makes_no_aws_call(

@@ -113,6 +113,12 @@ def test_stack_and_role_names(example: LakeConfig) -> None:
     assert prod.verify_role_name("etl") == "acme-lake-prod-etl-verify"
 
 
+def test_config_publisher_and_operator_role_names(example: LakeConfig) -> None:
+    assert names_for(example, "dev").config_publisher_role_name == "acme-lake-dev-config-publisher"
+    assert names_for(example, "prod").config_publisher_role_name == "acme-lake-prod-config-publisher"
+    assert lake_names(example).operator_role_name == "acme-lake-operator"
+
+
 def test_lake_wide_names(example: LakeConfig) -> None:
     lake = lake_names(example)
     assert lake.global_config_secret == "acme-lake/config/global"
@@ -236,6 +242,9 @@ def test_iam_names_are_valid(longest: LakeConfig) -> None:
         for repo in REPOSITORIES:
             role = names_for(longest, env).verify_role_name(repo)
             assert IAM_ROLE_RE.match(role), role
+        publisher = names_for(longest, env).config_publisher_role_name
+        assert IAM_ROLE_RE.match(publisher), publisher
+    assert IAM_ROLE_RE.match(lake_names(longest).operator_role_name)
     assert IAM_POLICY_RE.match(lake_names(longest).cloudformation_execution_policy)
 
 

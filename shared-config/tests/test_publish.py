@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,18 @@ from botocore.exceptions import ClientError
 
 from datalake_config import ConfigError, LakeConfig, dumps_json, from_mapping, lake_names, load, names_for
 from datalake_config.aws import AccountMismatch, Sessions
-from datalake_config.publish import PublishError, config_digest, environment_facts, plan_publish, pull
+from datalake_config.publish import (
+    FACTS_PARAMETER_TYPE,
+    PublishError,
+    config_digest,
+    environment_facts,
+    operator_principal,
+    plan_publish,
+    publisher_policy,
+    publisher_role,
+    publisher_trust_policy,
+    pull,
+)
 from datalake_config.testing import moto_acting_in
 
 DEPLOYMENT = "111111111111"
@@ -72,9 +84,19 @@ def secret_value(secret: str = SECRET) -> str:
 
 
 @pytest.fixture
-def deployment_stack(aws: None) -> None:
-    """What the deployment-account stack leaves behind: the secret, without a value."""
+def deployment_stack(aws: None, example: LakeConfig) -> None:
+    """What bootstrap leaves behind: the secret, without a value (the deployment-account stack), and each
+    target's config publisher role (moto assumes any role, but the roles are where publish expects them)."""
     in_account(DEPLOYMENT, "secretsmanager").create_secret(Name=SECRET, Description="global config")
+    for env in example.environment_names:
+        create_publisher_role(example, env)
+
+
+def create_publisher_role(config: LakeConfig, env: str) -> None:
+    role = publisher_role(config, env)
+    iam = in_account(role.account, "iam")
+    iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust_policy))
+    iam.put_role_policy(RoleName=role.name, PolicyName=role.policy_name, PolicyDocument=json.dumps(role.policy))
 
 
 def publish(config: LakeConfig) -> list[str]:
@@ -250,7 +272,19 @@ def test_target_sessions_assume_the_named_role(aws: None) -> None:
     identity = sessions.account_client("sts", "333333333333", REGION).get_caller_identity()
     assert identity["Account"] == "333333333333"
     assert ":assumed-role/LakeopsPublisher/lakeops" in identity["Arn"]
+    # a role named for the call wins, and each (account, role) is its own session
+    other = sessions.account_client("sts", "333333333333", REGION, "acme-lake-test-config-publisher")
+    assert ":assumed-role/acme-lake-test-config-publisher/lakeops" in other.get_caller_identity()["Arn"]
+    assert sessions.for_account("333333333333", REGION) is not sessions.for_account(
+        "333333333333", REGION, "acme-lake-test-config-publisher"
+    )
     assert sessions.for_account(DEPLOYMENT, REGION) is sessions.base
+
+
+def test_sessions_without_a_role_assume_none(aws: None) -> None:
+    # no built-in default (it used to be OrganizationAccountAccessRole): a call naming no role fails
+    with pytest.raises(ValueError, match="no role named to assume in account 333333333333"):
+        Sessions(region=REGION).for_account("333333333333", REGION)
 
 
 def test_an_unreachable_removed_environment_becomes_a_note(
@@ -264,11 +298,11 @@ def test_an_unreachable_removed_environment_becomes_a_note(
 
     original = Sessions.for_account
 
-    def closed_account(self: Sessions, account: str, region: str) -> Any:
+    def closed_account(self: Sessions, account: str, region: str, role_name: str | None = None) -> Any:
         if account == "555555555555":  # e.g. the account was closed and the role is gone
             error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to assume the role"}}
             raise ClientError(error, "AssumeRole")
-        return original(self, account, region)
+        return original(self, account, region, role_name)
 
     monkeypatch.setattr(Sessions, "for_account", closed_account)
     plan = plan_publish(example, Sessions(region=REGION))
@@ -278,9 +312,202 @@ def test_an_unreachable_removed_environment_becomes_a_note(
     assert len(plan.notes) == 1
     assert plan.notes[0].startswith(
         "could not read the facts of removed environment 'staging' (555555555555/eu-west-1) under "
-        "/acme-lake/staging/facts: An error occurred (AccessDenied)"
+        "/acme-lake/staging/facts as role acme-lake-staging-config-publisher: An error occurred (AccessDenied)"
     )
     assert plan.notes[0].endswith("; delete them there by hand")
+
+
+# --- the config publisher role: who publish acts as in each target, and what it may do there ---------------
+def with_staging(variant: Variant) -> LakeConfig:
+    raw = variant()
+    envs = raw["environments"]
+    staging = {"account": "555555555555", "region": REGION, "branch": "staging", "vpc_cidr": "10.40.0.0/16"}
+    raw["environments"] = {"dev": envs["dev"], "test": envs["test"], "staging": staging, "prod": envs["prod"]}
+    return from_mapping(raw)
+
+
+@pytest.fixture
+def ssm_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None, str, dict[str, Any]]]:
+    """Every SSM call publish makes in a target: (account, region, role assumed, operation, parameters)."""
+    calls: list[tuple[str, str, str | None, str, dict[str, Any]]] = []
+    original = Sessions.account_client
+
+    def recording(self: Sessions, service: str, account: str, region: str, role_name: str | None = None) -> Any:
+        client = original(self, service, account, region, role_name)
+        if service != "secretsmanager":
+
+            def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+                calls.append((account, region, role_name, model.name, dict(params)))
+
+            client.meta.events.register(f"provide-client-params.{service}.*", record)
+        return client
+
+    monkeypatch.setattr(Sessions, "account_client", recording)
+    return calls
+
+
+def called_resource(account: str, region: str, operation: str, params: dict[str, Any]) -> str:
+    """The resource IAM authorizes the call against (Parameter Store user guide, "How Parameter Store
+    authorizes parameter retrieval": GetParametersByPath against the requested path, the others per name)."""
+    name = params["Path"] if operation == "GetParametersByPath" else params["Name"]
+    return f"arn:aws:ssm:{region}:{account}:parameter{name}"
+
+
+def allows(policy: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether an Allow statement grants `action` on `resource` (our policies use no Deny and no condition)."""
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow" and "Condition" not in statement and "NotAction" not in statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions and fnmatchcase(resource, statement["Resource"]):
+            return True
+    return False
+
+
+def test_publish_acts_in_each_target_only_through_its_publisher_role_and_within_its_policy(
+    deployment_stack: None,
+    example: LakeConfig,
+    variant: Variant,
+    ssm_calls: list[tuple[str, str, str | None, str, dict[str, Any]]],
+) -> None:
+    # every kind of write publish makes: create, update, delete a stale fact, delete a removed environment's
+    bigger = with_staging(variant)
+    publish(bigger)
+    in_account("222222222222", "ssm").put_parameter(Name="/acme-lake/dev/facts/obsolete", Value="x", Type="String")
+    publish(example)
+    assert parameters("555555555555", "/acme-lake") == {}
+
+    policies = {publisher_role(bigger, env).name: publisher_policy(bigger, env) for env in bigger.environment_names}
+    operations = {call[3] for call in ssm_calls}
+    assert operations == {"GetParametersByPath", "PutParameter", "DeleteParameter"}
+    used_actions: set[str] = set()
+    for account, region, role, operation, params in ssm_calls:
+        assert role in policies, f"{operation} in {account} as {role}, not as a publisher role"
+        env = role.removeprefix("acme-lake-").removesuffix("-config-publisher")
+        assert bigger.env(env).account == account
+        action = f"ssm:{operation}"
+        assert allows(policies[role], action, called_resource(account, region, operation, params)), params
+        used_actions.add(action)
+        if operation == "PutParameter":
+            # a String parameter with no tags: no KMS key and no ssm:AddTagsToResource is involved
+            assert params["Type"] == FACTS_PARAMETER_TYPE == "String"
+            assert "KeyId" not in params and "Tags" not in params
+    # and nothing granted goes unused
+    granted = {a for policy in policies.values() for s in policy["Statement"] for a in _as_list(s["Action"])}
+    assert granted == used_actions
+
+
+def test_the_publisher_policy_allows_its_own_facts_and_nothing_else(example: LakeConfig) -> None:
+    policy = publisher_policy(example, "dev")
+    facts = "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake/dev/facts"
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadFactsByPath", "Effect": "Allow", "Action": "ssm:GetParametersByPath", "Resource": facts},
+            {
+                "Sid": "WriteFacts",
+                "Effect": "Allow",
+                "Action": ["ssm:DeleteParameter", "ssm:PutParameter"],
+                "Resource": f"{facts}/*",
+            },
+        ],
+    }
+    assert allows(policy, "ssm:GetParametersByPath", facts)
+    for action in ("ssm:PutParameter", "ssm:DeleteParameter"):
+        assert allows(policy, action, f"{facts}/account")
+    refused = [
+        ("ssm:GetParametersByPath", "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake/dev"),
+        ("ssm:GetParametersByPath", "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake"),
+        ("ssm:PutParameter", "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake/dev/contract/network/vpc-id"),
+        ("ssm:PutParameter", "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake/dev/factsheet"),
+        ("ssm:PutParameter", "arn:aws:ssm:eu-west-1:222222222222:parameter/acme-lake/test/facts/account"),
+        ("ssm:PutParameter", "arn:aws:ssm:eu-west-2:222222222222:parameter/acme-lake/dev/facts/account"),
+        ("ssm:PutParameter", "arn:aws:ssm:eu-west-1:333333333333:parameter/acme-lake/dev/facts/account"),
+        ("ssm:GetParameter", f"{facts}/account"),
+        ("ssm:AddTagsToResource", f"{facts}/account"),
+        ("kms:Decrypt", "*"),
+    ]
+    assert [r for r in refused if allows(policy, *r)] == []
+
+
+def test_the_publisher_policy_follows_the_partition(example: LakeConfig, variant: Variant) -> None:
+    china = from_mapping(variant({"environments.dev.region": "cn-north-1"}))
+    resources = [s["Resource"] for s in publisher_policy(china, "dev")["Statement"]]
+    assert resources[0] == "arn:aws-cn:ssm:cn-north-1:222222222222:parameter/acme-lake/dev/facts"
+
+
+def test_the_publisher_trust_admits_only_the_operator_of_the_deployment_account(example: LakeConfig) -> None:
+    assert operator_principal(example) == "arn:aws:iam::111111111111:role/acme-lake-operator"  # the default
+    trust = publisher_trust_policy(example)
+    assert trust["Version"] == "2012-10-17"
+    [statement] = trust["Statement"]
+    assert statement == {
+        "Sid": "DeploymentAccountOperator",
+        "Effect": "Allow",
+        # the account as principal, the operator by condition: see publisher_trust_policy for why
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+        "Action": "sts:AssumeRole",  # not sts:TagSession, sts:SetSourceIdentity or sts:*
+        "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/acme-lake-operator"}},
+    }
+    # every environment's role trusts the same operator
+    assert {json.dumps(publisher_role(example, e).trust_policy) for e in example.environment_names} == {
+        json.dumps(trust)
+    }
+
+
+def test_the_operator_principal_comes_from_the_config(variant: Variant) -> None:
+    sso = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_LakeOperator_*"
+    config = from_mapping(variant({"deployment.operator_principal": sso}))
+    condition = publisher_trust_policy(config)["Statement"][0]["Condition"]
+    assert condition == {"ArnLike": {"aws:PrincipalArn": sso}}
+    assert fnmatchcase(
+        "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_LakeOperator_0123abcd", sso
+    )
+
+
+def test_publish_assumes_each_environments_publisher_role_and_no_other(
+    deployment_stack: None, example: LakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assumed: list[str] = []
+    original = Sessions.for_account
+
+    def recording(self: Sessions, account: str, region: str, role_name: str | None = None) -> Any:
+        session = original(self, account, region, role_name)
+        if session is not self.base:
+            identity = self.client("sts", region=region, session=session).get_caller_identity()
+            assumed.append(identity["Arn"])
+        return session
+
+    monkeypatch.setattr(Sessions, "for_account", recording)
+    publish(example)
+    assert sorted(set(assumed)) == [
+        f"arn:aws:sts::{account}:assumed-role/acme-lake-{env}-config-publisher/lakeops"
+        for env, account in (("dev", "222222222222"), ("test", "333333333333"), ("prod", "444444444444"))
+    ]
+
+
+def test_a_publisher_role_that_cannot_be_assumed_is_refused_with_what_to_do(
+    deployment_stack: None, example: LakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Sessions.for_account
+
+    def not_bootstrapped(self: Sessions, account: str, region: str, role_name: str | None = None) -> Any:
+        if account == "333333333333":
+            error = {"Error": {"Code": "AccessDenied", "Message": "is not authorized to perform: sts:AssumeRole"}}
+            raise ClientError(error, "AssumeRole")
+        return original(self, account, region, role_name)
+
+    monkeypatch.setattr(Sessions, "for_account", not_bootstrapped)
+    with pytest.raises(PublishError) as refused:
+        plan_publish(example, Sessions(region=REGION))
+    assert str(refused.value) == (
+        "cannot assume the config publisher role acme-lake-test-config-publisher in account 333333333333 "
+        "(environment test): is not authorized to perform: sts:AssumeRole; create it with `lakeops bootstrap "
+        "apply`, and publish as the operator it trusts (arn:aws:iam::111111111111:role/acme-lake-operator)"
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 # --- `lake-config pull|validate`, the command an app repository's pipeline runs ---------------------------
@@ -305,6 +532,27 @@ def test_the_pull_command_of_a_missing_secret_exits_1_and_writes_nothing(
     assert main(["pull", "--secret", SECRET, "--out", str(tmp_path / "c.json"), "--region", REGION]) == 1
     assert f"cannot read secret {SECRET!r}" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_the_shared_aws_options_keep_assume_role_name_for_the_commands_that_name_a_role(aws: None) -> None:
+    import argparse
+
+    from datalake_config.cli import add_aws_options, sessions_from
+
+    # `etl-jobs reprocess` declares the options this way: unchanged, with the same default
+    parser = argparse.ArgumentParser()
+    add_aws_options(parser)
+    args = parser.parse_args([])
+    assert args.assume_role_name == "OrganizationAccountAccessRole"
+    assert sessions_from(args).assume_role_name == "OrganizationAccountAccessRole"
+    assert sessions_from(parser.parse_args(["--assume-role-name", "ops"])).assume_role_name == "ops"
+    identity = sessions_from(args).account_client("sts", "333333333333", REGION).get_caller_identity()
+    assert ":assumed-role/OrganizationAccountAccessRole/lakeops" in identity["Arn"]
+    # `lakeops config publish` names its roles itself: no option, and no role to fall back on
+    publish = argparse.ArgumentParser()
+    add_aws_options(publish, assume_role=False)
+    assert not hasattr(publish.parse_args([]), "assume_role_name")
+    assert sessions_from(publish.parse_args([])).assume_role_name is None
 
 
 def test_validate_without_a_pulled_config_says_how_to_get_one(

@@ -86,6 +86,7 @@ def test_unknown_keys_fail_schema_validation_too(
         ("environments.dev.lifecycle.log_retention_days", 15),
         ("environments.dev.nat_gateways", 4),
         ("notifications.emails", ["not-an-address"]),
+        ("deployment.operator_principal", "arn:aws:iam::111111111111:user/alice"),
     ],
 )
 def test_static_field_rules_reach_the_schema(

@@ -452,6 +452,43 @@ def test_allow_as_target_for_must_name_configured_environments(problems: Problem
     )
 
 
+@pytest.mark.parametrize(
+    "good",
+    [
+        "arn:aws:iam::111111111111:role/acme-lake-operator",
+        "arn:aws:iam::111111111111:role/ops/lake-operator",
+        "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_LakeOperator_*",
+        "arn:aws-cn:iam::111111111111:role/lake-operator",
+    ],
+)
+def test_operator_principal_is_a_role_of_the_deployment_account(problems: Problems, good: str) -> None:
+    assert problems({"deployment.operator_principal": good}) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "arn:aws:iam::111111111111:user/alice",  # a user, not a role
+        "arn:aws:sts::111111111111:assumed-role/lake-operator/alice",  # a session, not a role
+        "arn:aws:iam::*:role/lake-operator",  # any account
+        "acme-lake-operator",  # a name, not an ARN
+        "arn:aws:iam::111111111111:role/",
+    ],
+)
+def test_operator_principal_must_be_a_role_arn(problems: Problems, bad: str) -> None:
+    assert only(problems({"deployment.operator_principal": bad})).startswith(
+        "deployment.operator_principal: must be an IAM role ARN like arn:aws:iam::111111111111:role/lake-operator"
+    )
+
+
+def test_operator_principal_must_be_in_the_deployment_account(problems: Problems) -> None:
+    found = problems({"deployment.operator_principal": "arn:aws:iam::222222222222:role/lake-operator"})
+    assert only(found) == (
+        "deployment.operator_principal: names account 222222222222; the operator must be a role in the "
+        "deployment account 111111111111"
+    )
+
+
 def test_zones_must_not_repeat(problems: Problems) -> None:
     assert only(problems({"zones": ["raw", "conformed", "raw", "curated"]})) == "zones: lists raw more than once"
 

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.aws import Sessions
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION
-from datalake_config.publish import PublishError, plan_publish
+from datalake_config.publish import PublisherRole, PublishError, plan_publish, publisher_role
 from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, partition_of
 from lakeops.errors import LakeopsError
 from lakeops.release import DEFAULT_SOURCES
@@ -53,6 +53,7 @@ class BootstrapError(LakeopsError):
 class StepKind(StrEnum):
     CDK_BOOTSTRAP = "cdk-bootstrap"
     EXECUTION_POLICY = "execution-policy"
+    PUBLISHER_ROLE = "publisher-role"
     DEPLOY_STACK = "deploy-stack"
     PUBLISH_CONFIG = "publish-config"
     RELEASE_PACKAGES = "release-packages"
@@ -91,6 +92,7 @@ class Step:
     trusted_account: str | None = None  # a target's bootstrap must trust the deployment account
     execution_policies: tuple[str, ...] = ()
     policy_parts: tuple[PolicyPart, ...] = ()
+    publisher: PublisherRole | None = None  # the config publisher role a PUBLISHER_ROLE step ensures
     role: str = "deployment"  # the --profile role: `deployment` or an environment name
     notes: tuple[str, ...] = ()  # what the step leaves behind that later steps and the pipelines rely on
 
@@ -103,6 +105,14 @@ class Step:
                 f"   boto3: create or update IAM managed policy {part.name} "
                 f"({len(part.document['Statement'])} statements, lake_pipelines/policies/cfn-execution.json)"
             )
+        if self.publisher is not None:
+            operator = self.publisher.trust_policy["Statement"][0]["Condition"]["ArnLike"]["aws:PrincipalArn"]
+            actions = sorted({a for s in self.publisher.policy["Statement"] for a in _as_list(s["Action"])})
+            lines += [
+                f"   boto3: create or update IAM role {self.publisher.name}, assumable only by {operator}",
+                f"   inline policy {self.publisher.policy_name}: {', '.join(actions)} "
+                f"on {_facts_path(self.publisher)} (nothing else)",
+            ]
         lines.extend(f"   {note}" for note in self.notes)
         return lines
 
@@ -204,6 +214,19 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
                 stack_names=(BOOTSTRAP_STACK,),
                 trusted_account=deployment.account,
                 execution_policies=policy_arns,
+                role=env_name,
+            )
+        )
+        # With the target's own credentials: the deployment account cannot create roles in a target, and
+        # `config publish` (a later step) assumes this role rather than any administrative one.
+        steps.append(
+            Step(
+                StepKind.PUBLISHER_ROLE,
+                f"create or update the config publisher role in {env_name}",
+                target.account,
+                target.region,
+                profile,
+                publisher=publisher_role(config, env_name),
                 role=env_name,
             )
         )
@@ -388,6 +411,10 @@ class Bootstrapper:
             if step.kind is StepKind.EXECUTION_POLICY:
                 for change in ensure_policies(self._client(session, "iam", step), step.policy_parts):
                     self.echo(f"   {change}")
+            elif step.kind is StepKind.PUBLISHER_ROLE:
+                assert step.publisher is not None
+                for change in ensure_publisher_role(self._client(session, "iam", step), step.publisher):
+                    self.echo(f"   {change}")
             else:
                 assert step.command is not None
                 result = self.runner(step.command)
@@ -424,6 +451,11 @@ class Bootstrapper:
             iam = self._client(session, "iam", step)
             if all(_current_document(iam, step.account, step.region, p) == p.document for p in step.policy_parts):
                 return "the execution policy is up to date"
+            return None
+        if step.kind is StepKind.PUBLISHER_ROLE:
+            assert step.publisher is not None
+            if not publisher_role_drift(self._client(session, "iam", step), step.publisher):
+                return f"the config publisher role {step.publisher.name} is up to date"
             return None
         if step.kind is StepKind.RELEASE_PACKAGES:
             return None  # `--skip-existing` makes the step itself idempotent; CodeArtifact is not the emulator's
@@ -518,6 +550,84 @@ def ensure_policies(iam: Any, parts: Sequence[PolicyPart]) -> list[str]:
         iam.create_policy_version(PolicyArn=arn, PolicyDocument=text, SetAsDefault=True)
         changes.append(f"updated policy {part.name} (new default version)")
     return changes
+
+
+def publisher_role_drift(iam: Any, role: PublisherRole) -> list[str]:
+    """How the role in the account differs from `role`: empty when it has exactly the expected trust policy,
+    the one expected inline policy, and no other policy attached."""
+    try:
+        current = iam.get_role(RoleName=role.name)["Role"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return ["missing"]
+        raise
+    drift = []
+    if _document(current.get("AssumeRolePolicyDocument")) != role.trust_policy:
+        drift.append("trust policy")
+    inline = _role_policy_names(iam, role.name)
+    if role.policy_name not in inline:
+        drift.append(f"inline policy {role.policy_name} missing")
+    else:
+        document = iam.get_role_policy(RoleName=role.name, PolicyName=role.policy_name)["PolicyDocument"]
+        if _document(document) != role.policy:
+            drift.append(f"inline policy {role.policy_name}")
+    drift += [f"extra inline policy {name}" for name in sorted(inline - {role.policy_name})]
+    drift += [f"attached policy {arn}" for arn in _attached_policy_arns(iam, role.name)]
+    return drift
+
+
+def ensure_publisher_role(iam: Any, role: PublisherRole) -> list[str]:
+    """Create the role, or bring its trust and permissions back to exactly `role` (nothing else attached)."""
+    trust = json.dumps(role.trust_policy, separators=(",", ":"))
+    policy = json.dumps(role.policy, separators=(",", ":"))
+    drift = publisher_role_drift(iam, role)
+    changes = []
+    if drift == ["missing"]:
+        iam.create_role(
+            RoleName=role.name,
+            AssumeRolePolicyDocument=trust,
+            Description=f"lakeops config publish writes {_facts_path(role)}/* as this role (made by lakeops bootstrap)",
+            MaxSessionDuration=3600,
+            Tags=[{"Key": k, "Value": v} for k, v in role.tags],
+        )
+        iam.put_role_policy(RoleName=role.name, PolicyName=role.policy_name, PolicyDocument=policy)
+        return [f"created role {role.name} with inline policy {role.policy_name}"]
+    if "trust policy" in drift:
+        iam.update_assume_role_policy(RoleName=role.name, PolicyDocument=trust)
+        changes.append(f"updated the trust policy of role {role.name}")
+    if any(d.startswith(f"inline policy {role.policy_name}") for d in drift):
+        iam.put_role_policy(RoleName=role.name, PolicyName=role.policy_name, PolicyDocument=policy)
+        changes.append(f"updated inline policy {role.policy_name} of role {role.name}")
+    for name in sorted(_role_policy_names(iam, role.name) - {role.policy_name}):
+        iam.delete_role_policy(RoleName=role.name, PolicyName=name)
+        changes.append(f"removed inline policy {name} from role {role.name}")
+    for arn in _attached_policy_arns(iam, role.name):
+        iam.detach_role_policy(RoleName=role.name, PolicyArn=arn)
+        changes.append(f"detached policy {arn} from role {role.name}")
+    return changes
+
+
+def _role_policy_names(iam: Any, role: str) -> set[str]:
+    return {n for page in iam.get_paginator("list_role_policies").paginate(RoleName=role) for n in page["PolicyNames"]}
+
+
+def _attached_policy_arns(iam: Any, role: str) -> list[str]:
+    pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
+    return sorted(str(p["PolicyArn"]) for page in pages for p in page["AttachedPolicies"])
+
+
+def _document(document: Any) -> Any:
+    """IAM returns policy documents URL-encoded; boto3 usually decodes them already."""
+    return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _facts_path(role: PublisherRole) -> str:
+    resource = str(role.policy["Statement"][0]["Resource"])
+    return "/" + resource.split(":parameter/", 1)[1]
 
 
 def _find_policy_arn(iam: Any, name: str) -> str | None:

@@ -8,8 +8,14 @@ from typing import Any
 import boto3
 import botocore.session
 
-# Created in every member account by AWS Organizations; operators can name another with --assume-role-name.
-DEFAULT_TARGET_ROLE = "OrganizationAccountAccessRole"
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 class AccountMismatch(RuntimeError):
@@ -18,14 +24,19 @@ class AccountMismatch(RuntimeError):
 
 @dataclass
 class Sessions:
-    """Hands out clients per account: the caller's own credentials, or a role assumed into a target."""
+    """Hands out clients per account: the caller's own credentials, or a role assumed into a target.
+
+    The role is named per call (`config publish` assumes each environment's own publisher role); a
+    command may name one role for every target with `assume_role_name`. There is no built-in default:
+    a call that names no role fails instead of silently reaching for a broad administrative role.
+    """
 
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    assume_role_name: str = DEFAULT_TARGET_ROLE
+    assume_role_name: str | None = None
     _base: Any = field(default=None, init=False, repr=False)
-    _assumed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _assumed: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
     _caller: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -53,25 +64,29 @@ class Sessions:
                 f"belong to {actual} (choose them with --profile)"
             )
 
-    def for_account(self, account: str, region: str) -> Any:
-        """A session acting in `account`: the caller's own, or one assuming `assume_role_name` there."""
+    def for_account(self, account: str, region: str, role_name: str | None = None) -> Any:
+        """A session acting in `account`: the caller's own, or one assuming `role_name` (by default
+        `assume_role_name`) there."""
         if account == self.caller_account():
             return self.base
-        if account not in self._assumed:
-            role_arn = f"arn:aws:iam::{account}:role/{self.assume_role_name}"
+        role = role_name or self.assume_role_name
+        if not role:
+            raise ValueError(f"no role named to assume in account {account}")
+        if (account, role) not in self._assumed:
+            role_arn = f"arn:{partition_of(region)}:iam::{account}:role/{role}"
             creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="lakeops")["Credentials"]
             # Share the base session's service-model loader: parsing the models again for every
             # account costs about half a second per service.
             shared = botocore.session.Session()
             shared.register_component("data_loader", self.base._session.get_component("data_loader"))
-            self._assumed[account] = boto3.Session(
+            self._assumed[account, role] = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"],
                 region_name=region,
                 botocore_session=shared,
             )
-        return self._assumed[account]
+        return self._assumed[account, role]
 
-    def account_client(self, service: str, account: str, region: str) -> Any:
-        return self.client(service, region=region, session=self.for_account(account, region))
+    def account_client(self, service: str, account: str, region: str, role_name: str | None = None) -> Any:
+        return self.client(service, region=region, session=self.for_account(account, region, role_name))

@@ -11,28 +11,39 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from datalake_config.aws import DEFAULT_TARGET_ROLE, Sessions
+from datalake_config.aws import Sessions
 from datalake_config.loader import PULLED_CONFIG_PATH, ConfigError, load
 from datalake_config.model import LakeConfig
 from datalake_config.publish import PublishError, pull
 
+# The default of --assume-role-name, for the operator commands that act in a target account with the
+# operator's own administrative access there (`etl-jobs reprocess`): AWS Organizations creates this role
+# in the accounts it creates, trusting the management account. Publish and bootstrap never use it: publish
+# assumes each environment's dedicated publisher role, bootstrap uses each account's own profile.
+DEFAULT_TARGET_ROLE = "OrganizationAccountAccessRole"
 
-def add_aws_options(parser: argparse.ArgumentParser) -> None:
+
+def add_aws_options(parser: argparse.ArgumentParser, *, assume_role: bool = True) -> None:
+    """--profile, --region, --endpoint-url and (unless the command names its roles itself) --assume-role-name."""
     aws = parser.add_argument_group("AWS access")
     aws.add_argument("--profile", help="AWS profile with deployment-account credentials")
     aws.add_argument("--region", help="AWS region for the deployment account (default: from the config)")
     aws.add_argument("--endpoint-url", help="send every AWS call here (an emulator such as moto server)")
-    aws.add_argument(
-        "--assume-role-name",
-        default=DEFAULT_TARGET_ROLE,
-        help=f"role assumed in each target account (default: {DEFAULT_TARGET_ROLE})",
-    )
+    if assume_role:
+        aws.add_argument(
+            "--assume-role-name",
+            default=DEFAULT_TARGET_ROLE,
+            help=f"role assumed in each target account (default: {DEFAULT_TARGET_ROLE})",
+        )
 
 
 def sessions_from(args: argparse.Namespace, config: LakeConfig | None = None) -> Sessions:
     region = args.region or (config.deployment.region if config else None)
     return Sessions(
-        profile=args.profile, region=region, endpoint_url=args.endpoint_url, assume_role_name=args.assume_role_name
+        profile=args.profile,
+        region=region,
+        endpoint_url=args.endpoint_url,
+        assume_role_name=getattr(args, "assume_role_name", None),
     )
 
 

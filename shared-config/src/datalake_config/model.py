@@ -27,6 +27,9 @@ CONNECTION_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 )
 REPO_NAME_RE = re.compile(r"^[\w.-]{1,100}$")
+# An IAM role ARN (with an optional path); `*` may stand for part of a path or name, because the trust
+# policies match it with ArnLike (e.g. the IAM Identity Center roles, whose names end in a random suffix).
+OPERATOR_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/([\w+=,.@*-]+/)*[\w+=,.@*-]{1,64}$")
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -80,6 +83,15 @@ def _prefix(value: str) -> str:
         raise ValueError("starts or ends with a prefix/suffix AWS reserves for S3 or SSM names")
     if not PREFIX_RE.match(value):
         raise ValueError("must be lowercase letters and digits in hyphen-separated words, starting with a letter")
+    return value
+
+
+def _operator_arn(value: str) -> str:
+    if not OPERATOR_ARN_RE.match(value):
+        raise ValueError(
+            "must be an IAM role ARN like arn:aws:iam::111111111111:role/lake-operator "
+            "(`*` may stand for part of the path or name)"
+        )
     return value
 
 
@@ -161,6 +173,9 @@ Prefix = Annotated[
     ),
 ]
 Cidr = Annotated[str, AfterValidator(_cidr), WithJsonSchema({"type": "string", "pattern": _CIDR_SCHEMA_RE})]
+OperatorArn = Annotated[
+    str, AfterValidator(_operator_arn), WithJsonSchema({"type": "string", "pattern": OPERATOR_ARN_RE.pattern})
+]
 Branch = Annotated[str, AfterValidator(_git_ref), WithJsonSchema({"type": "string", "minLength": 1})]
 Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "pattern": EMAIL_RE.pattern})]
 RetentionDays = Annotated[
@@ -183,6 +198,13 @@ class Deployment(_Strict):
     # Environments allowed to share the deployment account (forbidden by default: a pipeline
     # account that is also prod would give every pipeline's role a foothold in prod).
     allow_as_target_for: list[EnvName] = Field(default_factory=list)
+    # The operator: the only principal every target account's config publisher role trusts. A role in the
+    # deployment account, not a user or a session; null means the role `<prefix>-operator` there.
+    operator_principal: OperatorArn | None = Field(
+        default=None,
+        description="IAM role ARN in the deployment account that runs `lakeops config publish` "
+        "(`*` allowed, matched with ArnLike); default: arn:<partition>:iam::<account>:role/<prefix>-operator",
+    )
 
 
 class Lifecycle(_Strict):

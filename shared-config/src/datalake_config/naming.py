@@ -197,6 +197,16 @@ class EnvironmentNames:
         _check_repository(repository)
         return f"{self.prefix}-{self.env}-{repository}-verify"
 
+    @property
+    def config_publisher_role_name(self) -> str:
+        """The role in the target account that `lakeops config publish` assumes to write this environment's facts.
+
+        Named, because the deployment account assumes it across accounts; `lakeops bootstrap` creates it with
+        the target account's own credentials. At most 20 + 1 + 10 + 17 = 48 characters (the prefix and
+        environment name limits), within IAM's 64 for a role name.
+        """
+        return f"{self.prefix}-{self.env}-config-publisher"
+
     # --- the ETL app's own names ---------------------------------------------------------------
     def glue_job_name(self, group: str, job: str) -> str:
         """A Glue job's physical name: the state machine, alarms and the integration check find jobs by it."""
@@ -311,6 +321,12 @@ class LakeNames:
     def package_key_alias(self) -> str:
         """The KMS key encrypting every asset of the package domain."""
         return f"alias/{self.prefix}/packages"
+
+    @property
+    def operator_role_name(self) -> str:
+        """The deployment-account role that runs `lakeops config publish` when `deployment.operator_principal`
+        names none: the only principal the target accounts' config publisher roles trust."""
+        return f"{self.prefix}-operator"
 
     @property
     def deployment_profile(self) -> str:

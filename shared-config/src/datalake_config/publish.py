@@ -3,6 +3,10 @@
 Every publish first computes a plan (what would change), shows it, and only then writes; a second
 publish of the same config finds nothing to change. Secret contents are never printed: the plan
 names the changed fields of the secret, not their values.
+
+In each target account publish acts through that environment's config publisher role (`publisher_role`),
+which `lakeops bootstrap` creates there with the account's own credentials: it trusts the operator in
+the deployment account only and may touch `/<prefix>/<env>/facts` and nothing else.
 """
 
 from __future__ import annotations
@@ -16,14 +20,110 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from datalake_config.aws import Sessions
+from datalake_config.aws import Sessions, partition_of
 from datalake_config.loader import dumps_json, loads
 from datalake_config.model import ACCOUNT_RE, LakeConfig
-from datalake_config.naming import EnvironmentNames, lake_names, names_for
+from datalake_config.naming import EnvironmentNames, lake_names, names_for, tags
+
+# Facts are plain `String` parameters (`_put`): no KMS key encrypts them, so neither writing nor reading them
+# needs a KMS permission. Making them SecureString would need kms:Encrypt/kms:Decrypt on that key in the
+# publisher policy (with the AWS managed key aws/ssm, kms:ViaService does not apply to cross-account roles).
+FACTS_PARAMETER_TYPE = "String"
+PUBLISHER_POLICY_NAME = "publish-environment-facts"
 
 
 class PublishError(RuntimeError):
     """Publishing could not proceed; nothing further was written."""
+
+
+# --- the config publisher role in each target account ---------------------------------------------------
+@dataclass(frozen=True)
+class PublisherRole:
+    """The role `config publish` assumes in one environment's account, exactly as bootstrap creates it there."""
+
+    env: str
+    account: str
+    region: str
+    name: str
+    trust_policy: dict[str, Any]
+    policy_name: str
+    policy: dict[str, Any]
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+def operator_principal(config: LakeConfig) -> str:
+    """The deployment-account role allowed to publish: `deployment.operator_principal`, or `<prefix>-operator`."""
+    deployment = config.deployment
+    if deployment.operator_principal:
+        return deployment.operator_principal
+    partition = partition_of(deployment.region)
+    return f"arn:{partition}:iam::{deployment.account}:role/{lake_names(config).operator_role_name}"
+
+
+def publisher_trust_policy(config: LakeConfig) -> dict[str, Any]:
+    """Only the operator in the deployment account may assume a publisher role.
+
+    The principal is the deployment account and the operator is matched by `aws:PrincipalArn` (for a role
+    session: the role's ARN, path included; IAM global condition keys) rather than named as the principal:
+    IAM refuses a trust policy naming a role that does not exist yet, stores a named role as its unique id (so
+    a re-created operator role would silently lose access), and allows no wildcard in a principal, which
+    IAM Identity Center roles (random name suffix) need. Cross-account, the operator's own identity policy
+    must also allow sts:AssumeRole on the publisher roles: the deployment account decides who holds the
+    operator role, this policy decides that nobody else in that account can publish.
+    """
+    deployment = config.deployment
+    root = f"arn:{partition_of(deployment.region)}:iam::{deployment.account}:root"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeploymentAccountOperator",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "sts:AssumeRole",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": operator_principal(config)}},
+            }
+        ],
+    }
+
+
+def publisher_policy(config: LakeConfig, env: str) -> dict[str, Any]:
+    """Exactly the calls `_plan_facts`/`_plan_removed_environments` make in the target, on its facts only.
+
+    GetParametersByPath is authorized against the path in the request, not the parameters it returns
+    (Parameter Store user guide, "How Parameter Store authorizes parameter retrieval"): the facts root itself.
+    PutParameter and DeleteParameter are authorized against each parameter: everything below the root.
+    Nothing else: `_put` passes no tags (no ssm:AddTagsToResource) and no KMS key (`FACTS_PARAMETER_TYPE`).
+    """
+    e = config.env(env)
+    root = names_for(config, env).facts_root  # `/<prefix>/<env>/facts`; a parameter ARN drops the leading `/`
+    arn = f"arn:{partition_of(e.region)}:ssm:{e.region}:{e.account}:parameter{root}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadFactsByPath", "Effect": "Allow", "Action": "ssm:GetParametersByPath", "Resource": arn},
+            {
+                "Sid": "WriteFacts",
+                "Effect": "Allow",
+                "Action": ["ssm:DeleteParameter", "ssm:PutParameter"],
+                "Resource": f"{arn}/*",
+            },
+        ],
+    }
+
+
+def publisher_role(config: LakeConfig, env: str) -> PublisherRole:
+    e = config.env(env)
+    return PublisherRole(
+        env=env,
+        account=e.account,
+        region=e.region,
+        name=names_for(config, env).config_publisher_role_name,
+        trust_policy=publisher_trust_policy(config),
+        policy_name=PUBLISHER_POLICY_NAME,
+        policy=publisher_policy(config, env),
+        tags=tuple(tags(config, env).items()),
+    )
 
 
 def config_digest(config: LakeConfig) -> str:
@@ -120,7 +220,17 @@ def _plan_secret(config: LakeConfig, sessions: Sessions, plan: Plan) -> Any:
 
 def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) -> None:
     e = config.env(env)
-    client = sessions.account_client("ssm", e.account, e.region)
+    role = names_for(config, env).config_publisher_role_name
+    try:
+        client = sessions.account_client("ssm", e.account, e.region, role)
+    except ClientError as exc:
+        if exc.operation_name != "AssumeRole":
+            raise
+        raise PublishError(
+            f"cannot assume the config publisher role {role} in account {e.account} (environment {env}): "
+            f"{exc.response['Error'].get('Message')}; create it with `lakeops bootstrap apply`, and publish "
+            f"as the operator it trusts ({operator_principal(config)})"
+        ) from None
     desired = environment_facts(config, env)
     root = names_for(config, env).facts_root
     current = _parameters_under(client, root)
@@ -148,16 +258,19 @@ def _plan_removed_environments(previous: Any, config: LakeConfig, sessions: Sess
         account, region = _get(env, "account"), _get(env, "region")
         if not (isinstance(account, str) and ACCOUNT_RE.match(account) and isinstance(region, str)):
             continue
-        root = EnvironmentNames(prefix=prefix, env=str(name), zones=()).facts_root
+        # The removed environment's publisher role, named from the previous config (bootstrap created it
+        # under that prefix and environment name, and nothing deletes it when the environment goes).
+        names = EnvironmentNames(prefix=prefix, env=str(name), zones=())
+        root, role = names.facts_root, names.config_publisher_role_name
         if (account, region, root) in kept:
             continue
         try:
-            client = sessions.account_client("ssm", account, region)
+            client = sessions.account_client("ssm", account, region, role)
             stale = _parameters_under(client, root)
         except (ClientError, BotoCoreError) as exc:
             plan.notes.append(
-                f"could not read the facts of removed environment {name!r} ({account}/{region}) under {root}: "
-                f"{exc}; delete them there by hand"
+                f"could not read the facts of removed environment {name!r} ({account}/{region}) under {root} "
+                f"as role {role}: {exc}; delete them there by hand"
             )
             continue
         where = f"ssm {name} ({account}/{region})"
@@ -179,7 +292,11 @@ def _get(mapping: Any, key: str) -> Any:
 
 def _put(client: Any, name: str, value: str) -> Callable[[], None]:
     return lambda: client.put_parameter(
-        Name=name, Value=value, Type="String", Overwrite=True, Description="published by lakeops config publish"
+        Name=name,
+        Value=value,
+        Type=FACTS_PARAMETER_TYPE,
+        Overwrite=True,
+        Description="published by lakeops config publish",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ def cross_field_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
         *_approval_needs_notification(raw, envs),
         *_unknown_environment_references(raw, envs),
         *_duplicate_zones(raw),
+        *_operator_outside_the_deployment_account(raw),
     ]
 
 
@@ -141,6 +143,18 @@ def _duplicate_zones(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         duplicates = sorted({z for z in zones if isinstance(z, str) and zones.count(z) > 1})
         if duplicates:
             yield "zones", f"lists {', '.join(duplicates)} more than once"
+
+
+def _operator_outside_the_deployment_account(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    # The publisher roles trust the deployment account only: an operator elsewhere could never assume them.
+    deployment = _mapping(raw, "deployment")
+    operator, account = _get(deployment, "operator_principal"), _get(deployment, "account")
+    found = re.match(r"^arn:[^:]+:iam::(\d{12}):", operator) if isinstance(operator, str) else None
+    if found and isinstance(account, str) and found.group(1) != account:
+        yield (
+            "deployment.operator_principal",
+            f"names account {found.group(1)}; the operator must be a role in the deployment account {account}",
+        )
 
 
 def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -52,7 +52,9 @@ def register(groups: Any) -> None:
         "publish", help="write the config to the global-config secret and environment facts to SSM"
     )
     add_config_option(publish)
-    add_aws_options(publish)
+    # No --assume-role-name: in each target account publish assumes that environment's config publisher
+    # role (created by `lakeops bootstrap`), never a role the operator names.
+    add_aws_options(publish, assume_role=False)
     publish.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     publish.add_argument("--yes", action="store_true", help="apply without asking")
     publish.set_defaults(handler=_publish)

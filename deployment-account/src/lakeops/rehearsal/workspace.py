@@ -24,7 +24,7 @@ IGNORED = shutil.ignore_patterns(
     "node_modules",
     "build",
 )
-TARGET_ROLE = "OrganizationAccountAccessRole"
+TARGET_ROLE = "lake-operator-admin"
 
 
 @dataclass
