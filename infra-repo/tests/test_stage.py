@@ -462,3 +462,11 @@ def test_verify_role_trusts_only_the_deployment_account_and_only_reads(synthesiz
     assert sorted(statements["ReadContract"]["Resource"]) == sorted(
         f"arn:aws:ssm:{region}:{account}:parameter{entry.path}" for entry in names.contract()
     )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_policy_document_of_the_stage_lints_clean(synthesized: Synthesized, env: str) -> None:
+    """parliament over every identity policy the stage creates (ours and CDK's): issue 10."""
+    from lake_pipelines.policy_lint import lint_problems
+
+    assert lint_problems(stage_templates(synthesized.stages[env]), synthesized.config, env) == []

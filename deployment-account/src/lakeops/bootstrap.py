@@ -29,10 +29,10 @@ import botocore.session
 from botocore.exceptions import ClientError
 
 from datalake_config import LakeConfig, lake_names, names_for
-from datalake_config.aws import Sessions
+from datalake_config.aws import Sessions, partition_of
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION
 from datalake_config.publish import PublisherRole, PublishError, plan_publish, publisher_role
-from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, partition_of
+from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts
 from lakeops.errors import LakeopsError
 from lakeops.release import DEFAULT_SOURCES
 

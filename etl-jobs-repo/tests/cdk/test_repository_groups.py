@@ -61,3 +61,11 @@ def test_the_shipped_execution_policy_covers_the_stage(stage_and_assembly: tuple
     templates = stage_templates(stage)
     assert any(t.resources("AWS::Glue::Table") for t in templates), "expected Glue tables in the ETL stage"
     assert coverage_problems(templates, CONFIG, "test") == []
+
+
+def test_every_policy_document_of_the_stage_lints_clean(stage_and_assembly: tuple[EtlStage, Path]) -> None:
+    """parliament over every identity policy the stage creates (ours and CDK's): issue 10."""
+    from lake_pipelines.policy_lint import lint_problems
+
+    stage, _ = stage_and_assembly
+    assert lint_problems(stage_templates(stage), CONFIG, "test") == []

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from datalake_config import LakeConfig, lake_names
+from datalake_config.aws import partition_of
 
 # IAM counts a managed policy's characters without white space.
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -30,14 +31,6 @@ class ExecutionPolicyError(ValueError):
 class PolicyPart:
     name: str
     document: dict[str, Any]
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def render(config: LakeConfig, account: str, region: str) -> dict[str, Any]:

@@ -1,172 +1,61 @@
-"""Does the shipped execution policy allow what a stage's templates need, and no more than the lake's own?
+"""Does the shipped execution policy allow what CloudFormation will call for a stage's templates?
 
-Each app's tests call `coverage_problems` on its own synthesized stage: every resource type must be known
-here, every action CloudFormation needs for it allowed by the rendered policy, roles passed and managed
-policies attached only as the policy's conditions permit, network resources tagged as the create
-conditions require, and Glue resources named inside the policy's resources.
+Each app's tests call `coverage_problems` on its own synthesized stage. Nothing here is our own list of
+actions: for every resource in every template, the permissions CloudFormation's handlers (create, read,
+update, delete, list) use come from the resource provider schemas cfn-lint ships, the resource types each
+action acts on and its condition keys from the IAM action reference (`lake_pipelines.aws_data`). Every
+permission is evaluated (`lake_pipelines.iam_eval`) against the rendered policy with the ARN the handler acts
+on — built from the template's names, or CloudFormation's generated `<stack>-<logical id>-<suffix>` names —
+and with the request context CloudFormation presents: the resource's tags, the stack tags CloudFormation
+propagates, the service a role is passed to, the managed policies attached. A condition key the check cannot
+know counts as not allowing. Permissions a handler lists only for a property the stages never set are
+excluded in `policies/handler-exclusions.json`, each with the property and the reason; setting that property
+makes the exclusion a problem.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import aws_cdk as cdk
 
 from datalake_config import LakeConfig
-from lake_pipelines.execution_policy import execution_policy_parts, partition_of
+from datalake_config.aws import partition_of
+from lake_pipelines import aws_data
+from lake_pipelines.execution_policy import execution_policy_parts
+from lake_pipelines.iam_eval import Request, arn_matches, evaluate
 
-# What CloudFormation calls to create, update and delete each resource type. A new type in a stage must be
-# added here AND to lake_pipelines/policies/cfn-execution.json.
-ACTIONS_BY_RESOURCE_TYPE: dict[str, tuple[str, ...]] = {
-    "AWS::CloudWatch::Alarm": ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"),
-    "AWS::DynamoDB::Table": (
-        "dynamodb:CreateTable",
-        "dynamodb:DescribeTable",
-        "dynamodb:UpdateTable",
-        "dynamodb:DescribeContinuousBackups",
-        "dynamodb:UpdateContinuousBackups",
-        "dynamodb:TagResource",
-        "dynamodb:DeleteTable",
-    ),
-    "AWS::EC2::FlowLog": ("ec2:CreateFlowLogs", "ec2:DescribeFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole"),
-    "AWS::EC2::RouteTable": ("ec2:CreateRouteTable", "ec2:DescribeRouteTables", "ec2:DeleteRouteTable"),
-    "AWS::EC2::SecurityGroup": (
-        "ec2:CreateSecurityGroup",
-        "ec2:DescribeSecurityGroups",
-        "ec2:RevokeSecurityGroupEgress",  # CloudFormation removes the default egress rule
-        "ec2:AuthorizeSecurityGroupEgress",
-        "ec2:DeleteSecurityGroup",
-    ),
-    "AWS::EC2::SecurityGroupEgress": ("ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"),
-    "AWS::EC2::SecurityGroupIngress": ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"),
-    "AWS::EC2::Subnet": ("ec2:CreateSubnet", "ec2:DescribeSubnets", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet"),
-    "AWS::EC2::SubnetRouteTableAssociation": (
-        "ec2:AssociateRouteTable",
-        "ec2:DescribeRouteTables",
-        "ec2:DisassociateRouteTable",
-    ),
-    "AWS::EC2::VPC": (
-        "ec2:CreateVpc",
-        "ec2:DescribeVpcs",
-        "ec2:DescribeVpcAttribute",
-        "ec2:ModifyVpcAttribute",
-        "ec2:DeleteVpc",
-    ),
-    "AWS::EC2::VPCEndpoint": (
-        "ec2:CreateVpcEndpoint",
-        "ec2:DescribeVpcEndpoints",
-        "ec2:ModifyVpcEndpoint",
-        "ec2:DeleteVpcEndpoints",
-    ),
-    "AWS::Events::Rule": (
-        "events:PutRule",
-        "events:DescribeRule",
-        "events:PutTargets",
-        "events:RemoveTargets",
-        "events:DeleteRule",
-        "iam:PassRole",
-    ),
-    "AWS::Glue::Connection": (
-        "glue:CreateConnection",
-        "glue:GetConnection",
-        "glue:UpdateConnection",
-        "glue:DeleteConnection",
-    ),
-    "AWS::Glue::DataCatalogEncryptionSettings": (
-        "glue:PutDataCatalogEncryptionSettings",
-        "glue:GetDataCatalogEncryptionSettings",
-    ),
-    "AWS::Glue::Database": ("glue:CreateDatabase", "glue:GetDatabase", "glue:UpdateDatabase", "glue:DeleteDatabase"),
-    "AWS::Glue::Job": ("glue:CreateJob", "glue:GetJob", "glue:UpdateJob", "glue:DeleteJob", "iam:PassRole"),
-    "AWS::Glue::SecurityConfiguration": (
-        "glue:CreateSecurityConfiguration",
-        "glue:GetSecurityConfiguration",
-        "glue:DeleteSecurityConfiguration",
-    ),
-    "AWS::Glue::Table": ("glue:CreateTable", "glue:GetTable", "glue:UpdateTable", "glue:DeleteTable"),
-    "AWS::IAM::Policy": ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
-    "AWS::IAM::Role": (
-        "iam:CreateRole",
-        "iam:GetRole",
-        "iam:UpdateRole",
-        "iam:UpdateAssumeRolePolicy",
-        "iam:TagRole",
-        "iam:UntagRole",
-        "iam:ListRolePolicies",
-        "iam:ListAttachedRolePolicies",
-        "iam:AttachRolePolicy",
-        "iam:DetachRolePolicy",
-        "iam:DeleteRole",
-    ),
-    "AWS::KMS::Key": (
-        "kms:CreateKey",
-        "kms:DescribeKey",
-        "kms:PutKeyPolicy",
-        "kms:EnableKeyRotation",
-        "kms:GetKeyRotationStatus",
-        "kms:TagResource",
-        "kms:ScheduleKeyDeletion",
-    ),
-    "AWS::Lambda::Function": (
-        "lambda:CreateFunction",
-        "lambda:GetFunction",
-        "lambda:UpdateFunctionCode",
-        "lambda:UpdateFunctionConfiguration",
-        "lambda:TagResource",
-        "lambda:DeleteFunction",
-        "iam:PassRole",
-    ),
-    "AWS::Logs::LogGroup": (
-        "logs:CreateLogGroup",
-        "logs:DescribeLogGroups",
-        "logs:PutRetentionPolicy",
-        "logs:AssociateKmsKey",
-        "logs:TagResource",
-        "logs:DeleteLogGroup",
-    ),
-    "AWS::S3::Bucket": (
-        "s3:CreateBucket",
-        "s3:PutEncryptionConfiguration",
-        "s3:PutBucketVersioning",
-        "s3:PutLifecycleConfiguration",
-        "s3:PutBucketPublicAccessBlock",
-        "s3:PutBucketOwnershipControls",
-        "s3:PutBucketLogging",
-        "s3:PutBucketTagging",
-        "s3:DeleteBucket",
-    ),
-    "AWS::S3::BucketPolicy": ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"),
-    "AWS::SNS::Subscription": ("sns:Subscribe", "sns:GetSubscriptionAttributes", "sns:Unsubscribe"),
-    "AWS::SNS::Topic": ("sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:DeleteTopic"),
-    "AWS::SNS::TopicPolicy": ("sns:SetTopicAttributes",),
-    "AWS::SSM::Parameter": (
-        "ssm:PutParameter",
-        "ssm:GetParameters",
-        "ssm:AddTagsToResource",
-        "ssm:DeleteParameter",
-    ),
-    "AWS::StepFunctions::StateMachine": (
-        "states:CreateStateMachine",
-        "states:DescribeStateMachine",
-        "states:UpdateStateMachine",
-        "states:TagResource",
-        "states:DeleteStateMachine",
-        "iam:PassRole",
-    ),
+EXCLUSIONS_FILE = "policies/handler-exclusions.json"
+SKIPPED_TYPES = ("AWS::CDK::Metadata",)
+# CloudFormation sends a custom resource's events to its handler function (the ServiceToken).
+CUSTOM_RESOURCE_ACTION = "lambda:InvokeFunction"
+GENERATED = "GENERATED"  # stands for the random suffix or ID CloudFormation or the service chooses
+
+# The service each resource type hands its role to (iam:PassedToService of CloudFormation's iam:PassRole).
+PASSED_TO_SERVICE = {
+    "AWS::Glue::Job": "glue.amazonaws.com",
+    "AWS::Lambda::Function": "lambda.amazonaws.com",
+    "AWS::StepFunctions::StateMachine": "states.amazonaws.com",
+    "AWS::Events::Rule": "events.amazonaws.com",
+    "AWS::EC2::FlowLog": "vpc-flow-logs.amazonaws.com",
 }
-# CloudFormation sends a custom resource's events to its handler function.
-CUSTOM_RESOURCE_ACTIONS = ("lambda:InvokeFunction",)
-# The EC2 resource types the policy lets CloudFormation create only with the lake's tag in the request.
-TAGGED_ON_CREATE = (
-    "AWS::EC2::VPC",
-    "AWS::EC2::Subnet",
-    "AWS::EC2::RouteTable",
-    "AWS::EC2::SecurityGroup",
-    "AWS::EC2::VPCEndpoint",
-    "AWS::EC2::FlowLog",
-)
+# ec2:CreateAction of the ec2:CreateTags call that tags a resource while it is created.
+EC2_CREATE_ACTION = {
+    "AWS::EC2::VPC": "CreateVpc",
+    "AWS::EC2::Subnet": "CreateSubnet",
+    "AWS::EC2::RouteTable": "CreateRouteTable",
+    "AWS::EC2::SecurityGroup": "CreateSecurityGroup",
+    "AWS::EC2::VPCEndpoint": "CreateVpcEndpoint",
+    "AWS::EC2::FlowLog": "CreateFlowLogs",
+}
+# The condition keys this check knows the value (or absence) of; any other key in the policy is undecidable.
+_MODELED_KEYS = ("aws:requestedregion", "aws:tagkeys", "iam:passedtoservice", "iam:policyarn", "ec2:createaction")
+_MODELED_PREFIXES = ("aws:requesttag/", "aws:resourcetag/", "ec2:resourcetag/")
 
 
 @dataclass(frozen=True)
@@ -190,21 +79,83 @@ def policy_statements(config: LakeConfig, env_name: str) -> list[dict[str, Any]]
     return [s for part in parts for s in part.document["Statement"]]
 
 
+@dataclass(frozen=True)
+class Exclusion:
+    resource_type: str
+    permission: str
+    property: str | None  # dotted path under Properties that would need it; None: no property ever does
+    reason: str
+
+
+def exclusions() -> tuple[Exclusion, ...]:
+    text = resources.files("lake_pipelines").joinpath(EXCLUSIONS_FILE).read_text(encoding="utf-8")
+    return tuple(
+        Exclusion(e["resource_type"], e["permission"], e.get("property"), e["reason"])
+        for e in json.loads(text)["exclusions"]
+    )
+
+
+@dataclass
+class CoverageReport:
+    """What the oracle checked: every (resource type, handler permission) pair and its verdict."""
+
+    resource_types: set[str] = field(default_factory=set)
+    verdicts: dict[tuple[str, str], str] = field(default_factory=dict)  # allowed / excluded / missing
+    problems: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        values = list(self.verdicts.values())
+        return {
+            "resource types": len(self.resource_types),
+            "handler permissions": len(values),
+            **{v: values.count(v) for v in ("allowed", "excluded", "missing")},
+        }
+
+
 def coverage_problems(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> list[str]:
     """Every way the stage's templates and the execution policy disagree; [] when the policy covers them."""
+    return coverage_report(stacks, config, env_name).problems
+
+
+def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> CoverageReport:
     policy = policy_statements(config, env_name)
-    target = config.env(env_name)
-    context = _Target(config.prefix, target.account, target.region, partition_of(target.region))
-    return [
-        *_unlisted_types(stacks),
-        *_missing_actions(stacks, policy),
-        *_unattachable_policies(stacks, policy, context),
-        *_passed_role_mismatch(stacks, policy),
-        *_untagged_network(stacks, policy, context),
-        *_glue_names_outside(stacks, policy, context),
-    ]
+    target_env = config.env(env_name)
+    target = _Target(config.prefix, target_env.account, target_env.region, partition_of(target_env.region))
+    report = CoverageReport()
+    excluded = {(e.resource_type, e.permission): e for e in exclusions()}
+    failures: dict[tuple[str, str], str] = {}
+    for stack in stacks:
+        resolver = _Stack(stack, target)
+        for logical_id, resource in stack.template.get("Resources", {}).items():
+            kind = resource["Type"]
+            if kind in SKIPPED_TYPES:
+                continue
+            report.resource_types.add(kind)
+            for handler, permission, requests in resolver.requests(logical_id, excluded):
+                pair = (kind, permission)
+                if isinstance(requests, _Excluded):
+                    report.verdicts.setdefault(pair, "excluded")
+                    continue
+                report.verdicts.setdefault(pair, "allowed")
+                for request in requests if isinstance(requests, list) else []:
+                    outcome = evaluate(policy, request)
+                    if not outcome.allowed and pair not in failures:
+                        undecided = f"; undecidable: {', '.join(outcome.undecided)}" if outcome.undecided else ""
+                        failures[pair] = (
+                            f"the execution policy does not allow {request.action} on {request.resource} "
+                            f"({kind} {handler} handler, {stack.name}/{logical_id}{undecided})"
+                        )
+                if isinstance(requests, str) and pair not in failures:
+                    failures[pair] = f"{requests} ({kind} {handler} handler, {stack.name}/{logical_id})"
+            report.problems += resolver.stale_exclusions(logical_id, excluded)
+    for pair in failures:
+        report.verdicts[pair] = "missing"
+    report.problems = sorted(set(report.problems)) + [failures[p] for p in sorted(failures)]
+    report.problems += _policy_shape_problems(policy, target)
+    return report
 
 
+# --- the target and one stack's resources ------------------------------------------------------------
 @dataclass(frozen=True)
 class _Target:
     prefix: str
@@ -212,154 +163,476 @@ class _Target:
     region: str
     partition: str
 
-    def resolve(self, value: Any) -> str:
-        """The few intrinsic functions the stages use in ARNs and names, resolved for the target."""
-        pseudo = {"AWS::Partition": self.partition, "AWS::AccountId": self.account, "AWS::Region": self.region}
+
+@dataclass(frozen=True)
+class _Arn:
+    service: str
+    resource_type: str
+    arn: str
+    tags: Mapping[str, str]
+    own: bool  # the resource the handler manages (not a resource it refers to)
+
+
+class _Excluded:
+    pass
+
+
+_EXCLUDED = _Excluded()
+_Requests = list[Request] | str | _Excluded
+
+
+def _name(property_name: str, *, lower: bool = False) -> Callable[[_Stack, str], list[str | None]]:
+    def physical_name(stack: _Stack, logical_id: str) -> list[str | None]:
+        return [stack.physical_name(logical_id, property_name, lower=lower)]
+
+    return physical_name
+
+
+def _generated_id(stack: _Stack, logical_id: str) -> list[str | None]:
+    return [f"{GENERATED}-{logical_id}".lower()]
+
+
+def _role_name(stack: _Stack, logical_id: str) -> list[str | None]:
+    name = stack.physical_name(logical_id, "RoleName")
+    path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
+    if name is None or path is None:
+        return [None]
+    return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
+
+
+def _glue_database(stack: _Stack, logical_id: str) -> list[str | None]:
+    return [stack.resolve(stack.properties(logical_id).get("DatabaseInput", {}).get("Name"))]
+
+
+def _glue_table(stack: _Stack, logical_id: str) -> list[str | None]:
+    props = stack.properties(logical_id)
+    return [stack.resolve(props.get("DatabaseName")), stack.resolve(props.get("TableInput", {}).get("Name"))]
+
+
+def _parameter(stack: _Stack, logical_id: str) -> list[str | None]:
+    name = stack.physical_name(logical_id, "Name")
+    return [name.lstrip("/") if name else None]
+
+
+# CloudFormation type → the IAM resource type of the resource it manages, and that ARN's variables.
+# A name the template leaves out is CloudFormation's generated `<stack>-<logical id>-<suffix>`; an ID the
+# service assigns (a key ID, a VPC ID) is GENERATED.
+OWN_RESOURCE: dict[str, tuple[str, str, Callable[[_Stack, str], list[str | None]]]] = {
+    "AWS::KMS::Key": ("kms", "key", _generated_id),
+    "AWS::S3::Bucket": ("s3", "bucket", _name("BucketName", lower=True)),
+    "AWS::IAM::Role": ("iam", "role", _role_name),
+    "AWS::Lambda::Function": ("lambda", "function", _name("FunctionName")),
+    "AWS::SNS::Topic": ("sns", "topic", _name("TopicName")),
+    "AWS::Logs::LogGroup": ("logs", "log-group", _name("LogGroupName")),
+    "AWS::Events::Rule": ("events", "rule-on-default-event-bus", _name("Name")),
+    "AWS::StepFunctions::StateMachine": ("states", "statemachine", _name("StateMachineName")),
+    "AWS::CloudWatch::Alarm": ("cloudwatch", "alarm", _name("AlarmName")),
+    "AWS::DynamoDB::Table": ("dynamodb", "table", _name("TableName")),
+    "AWS::Glue::Job": ("glue", "job", _name("Name")),
+    "AWS::Glue::Database": ("glue", "database", _glue_database),
+    "AWS::Glue::Table": ("glue", "table", _glue_table),
+    "AWS::Glue::Connection": (
+        "glue",
+        "connection",
+        lambda s, i: [s.resolve(s.properties(i)["ConnectionInput"]["Name"])],
+    ),
+    "AWS::SSM::Parameter": ("ssm", "parameter", _parameter),
+    "AWS::EC2::VPC": ("ec2", "vpc", _generated_id),
+    "AWS::EC2::Subnet": ("ec2", "subnet", _generated_id),
+    "AWS::EC2::RouteTable": ("ec2", "route-table", _generated_id),
+    "AWS::EC2::SecurityGroup": ("ec2", "security-group", _generated_id),
+    "AWS::EC2::VPCEndpoint": ("ec2", "vpc-endpoint", _generated_id),
+    "AWS::EC2::FlowLog": ("ec2", "vpc-flow-log", _generated_id),
+    "AWS::EC2::SecurityGroupIngress": ("ec2", "security-group-rule", _generated_id),
+    "AWS::EC2::SecurityGroupEgress": ("ec2", "security-group-rule", _generated_id),
+}
+# Resources a handler acts on only when a property names one: a role passed, a code object in S3.
+# The property names (suffixes) through which a template names each of them.
+NAMED_BY_A_PROPERTY = {
+    ("iam", "role"): ("RoleArn", "Role"),
+    ("s3", "object"): ("S3Bucket", "S3Key"),
+    ("kms", "key"): ("KmsKeyId", "KmsKeyArn", "KMSMasterKeyId", "KmsMasterKeyId"),
+}
+# The IAM reference stars both of these for DynamoDB's resource-policy actions: a request names one of them.
+ALTERNATIVE_TYPES = (("dynamodb", "stream"),)
+# Resource types whose Ref is the ARN (for the rest Ref is the name or ID, the last ARN variable).
+REF_IS_ARN = ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine")
+
+
+class _Stack:
+    def __init__(self, stack: StackTemplate, target: _Target) -> None:
+        self.stack = stack
+        self.target = target
+        self.resources: dict[str, dict[str, Any]] = stack.template.get("Resources", {})
+        self._arns: dict[str, _Arn | None] = {}
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        props: dict[str, Any] = self.resources[logical_id].get("Properties", {})
+        return props
+
+    def physical_name(self, logical_id: str, property_name: str, *, lower: bool = False) -> str | None:
+        value = self.properties(logical_id).get(property_name)
+        if value is None:
+            generated = f"{self.stack.name}-{logical_id}-{GENERATED}"
+            return generated.lower() if lower else generated
+        return self.resolve(value)
+
+    # --- intrinsic functions ---------------------------------------------------------------------------
+    def resolve(self, value: Any) -> str | None:
+        """The string a value has at deploy time, or None when the template cannot say (a parameter)."""
+        pseudo = {
+            "AWS::Partition": self.target.partition,
+            "AWS::AccountId": self.target.account,
+            "AWS::Region": self.target.region,
+            "AWS::StackName": self.stack.name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if isinstance(value, str):
             return value
-        if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
-            return re.sub(r"\$\{([^}]+)\}", lambda m: pseudo[m.group(1)], value["Fn::Sub"])
-        if isinstance(value, dict) and "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return str(separator).join(self.resolve(p) for p in parts)
-        if isinstance(value, dict) and value.get("Ref") in pseudo:
-            return pseudo[value["Ref"]]
-        raise ValueError(f"cannot resolve {value!r}: extend policy_coverage._Target.resolve")
+        if not isinstance(value, dict) or len(value) != 1:
+            return None
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            if argument in pseudo:
+                return pseudo[argument]
+            return self._ref(argument)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            own = self.own_arn(logical_id) if logical_id in self.resources else None
+            if own is None or attribute != "Arn":
+                return None
+            # A log group's Arn attribute ends in ":*" (its streams), unlike the ARN IAM names it by.
+            return f"{own.arn}:*" if self.resources[logical_id]["Type"] == "AWS::Logs::LogGroup" else own.arn
+        if function == "Fn::Join":
+            separator, parts = argument
+            resolved = [self.resolve(p) for p in parts]
+            return None if any(p is None for p in resolved) else str(separator).join(str(p) for p in resolved)
+        if function == "Fn::Sub":
+            template, variables = (argument, {}) if isinstance(argument, str) else argument
+            failed = False
+
+            def substitute(match: re.Match[str]) -> str:
+                nonlocal failed
+                name = match.group(1)
+                if name in variables:
+                    resolved = self.resolve(variables[name])
+                elif "." in name:
+                    resolved = self.resolve({"Fn::GetAtt": name.split(".", 1)})
+                else:
+                    resolved = self.resolve({"Ref": name})
+                failed = failed or resolved is None
+                return resolved or ""
+
+            text = re.sub(r"\$\{([^}!]+)\}", substitute, template)
+            return None if failed else text
+        if function == "Fn::Select":
+            index, items = argument
+            resolved_items = items if isinstance(items, list) else None
+            return self.resolve(resolved_items[int(index)]) if resolved_items else None
+        return None
+
+    def _ref(self, logical_id: str) -> str | None:
+        own = self.own_arn(logical_id) if logical_id in self.resources else None
+        if own is None:
+            return None
+        if self.resources[logical_id]["Type"] in REF_IS_ARN:
+            return own.arn
+        if self.resources[logical_id]["Type"] == "AWS::SSM::Parameter":
+            return self.physical_name(logical_id, "Name")
+        return self._own_values(logical_id)[-1]
+
+    # --- ARNs and tags ---------------------------------------------------------------------------------
+    def _own_values(self, logical_id: str) -> list[str | None]:
+        kind = self.resources[logical_id]["Type"]
+        return OWN_RESOURCE[kind][2](self, logical_id) if kind in OWN_RESOURCE else [None]
+
+    def own_arn(self, logical_id: str) -> _Arn | None:
+        if logical_id not in self._arns:
+            self._arns[logical_id] = None  # a reference cycle resolves to "unknown"
+            self._arns[logical_id] = self._build_own_arn(logical_id)
+        return self._arns[logical_id]
+
+    def _build_own_arn(self, logical_id: str) -> _Arn | None:
+        kind = self.resources[logical_id]["Type"]
+        if kind not in OWN_RESOURCE:
+            return None
+        service, resource_type, _ = OWN_RESOURCE[kind]
+        values = self._own_values(logical_id)
+        pattern = _arn_pattern(service, resource_type)
+        if pattern is None or any(v is None for v in values):
+            return None
+        t = self.target
+        arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [str(v) for v in values])
+        return _Arn(service, resource_type, arn, self.tags(logical_id), own=True)
+
+    def tags(self, logical_id: str) -> dict[str, str]:
+        """The resource's tags: its own, over the stack's where CloudFormation propagates them."""
+        kind = self.resources[logical_id]["Type"]
+        tags: dict[str, str] = {}
+        if kind.startswith("AWS::") and aws_data.is_taggable(kind, self.target.region):
+            tags.update(self.stack.stack_tags)
+        own = self.properties(logical_id).get("Tags", [])
+        pairs = own.items() if isinstance(own, dict) else ((t.get("Key"), t.get("Value")) for t in own)
+        for key, value in pairs:
+            tags[str(self.resolve(key))] = self.resolve(value) or "<unresolved>"
+        return tags
+
+    def involved(self, logical_id: str) -> list[_Arn]:
+        """The resource's own ARN and those of the template's resources its properties refer to."""
+        arns: list[_Arn] = []
+        own = self.own_arn(logical_id)
+        if own:
+            arns.append(own)
+        for referenced in sorted(_references(self.properties(logical_id))):
+            if referenced in self.resources and referenced != logical_id:
+                other = self.own_arn(referenced)
+                if other:
+                    arns.append(_Arn(other.service, other.resource_type, other.arn, other.tags, own=False))
+        kind = self.resources[logical_id]["Type"]
+        t = self.target
+        for value in _values_of(self.properties(logical_id), NAMED_BY_A_PROPERTY[("iam", "role")]):
+            name = self.resolve(value)
+            if name and not _references(value):
+                arn = name if name.startswith("arn:") else f"arn:{t.partition}:iam::{t.account}:role/{name}"
+                arns.append(_Arn("iam", "role", arn, {}, own=False))
+        if kind == "AWS::Lambda::Function":
+            # Lambda reads the code object from the asset bucket with the caller's (CloudFormation's) credentials.
+            code = self.properties(logical_id).get("Code", {})
+            bucket, key = self.resolve(code.get("S3Bucket")), self.resolve(code.get("S3Key"))
+            if bucket and key:
+                arns.append(_Arn("s3", "object", f"arn:{t.partition}:s3:::{bucket}/{key}", {}, own=False))
+        if kind == "AWS::Glue::Database":
+            # Deleting a database deletes its tables: IAM checks DeleteDatabase against them too.
+            database = _glue_database(self, logical_id)[0]
+            pattern = _arn_pattern("glue", "table")
+            if database and pattern:
+                arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [database, GENERATED])
+                arns.append(_Arn("glue", "table", arn, {}, own=False))
+            pattern = _arn_pattern("glue", "userdefinedfunction")
+            if database and pattern:
+                arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [database, GENERATED])
+                arns.append(_Arn("glue", "userdefinedfunction", arn, {}, own=False))
+        if kind == "AWS::Glue::Table":
+            database = self.resolve(self.properties(logical_id).get("DatabaseName"))
+            pattern = _arn_pattern("glue", "database")
+            if database and pattern:
+                t = self.target
+                arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [database])
+                arns.append(_Arn("glue", "database", arn, {}, own=False))
+        return arns
+
+    # --- the requests each handler permission makes ---------------------------------------------------
+    def requests(
+        self, logical_id: str, excluded: Mapping[tuple[str, str], Exclusion]
+    ) -> Iterator[tuple[str, str, _Requests]]:
+        kind = self.resources[logical_id]["Type"]
+        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
+            token = self.resolve(self.properties(logical_id).get("ServiceToken"))
+            if token is None:
+                yield "create", CUSTOM_RESOURCE_ACTION, f"cannot resolve the ServiceToken of {logical_id}"
+            else:
+                yield "create", CUSTOM_RESOURCE_ACTION, [Request(CUSTOM_RESOURCE_ACTION, token, _region(self))]
+            return
+        try:
+            handlers = aws_data.handler_permissions(kind, self.target.region)
+        except aws_data.AwsDataError as error:
+            yield "create", "(schema)", str(error)
+            return
+        involved = self.involved(logical_id)
+        for handler, permissions in handlers.items():
+            for permission in permissions:
+                if (kind, permission) in excluded:
+                    yield handler, permission, _EXCLUDED
+                    continue
+                yield handler, permission, self._requests_for(kind, logical_id, handler, permission, involved)
+
+    def _requests_for(
+        self, kind: str, logical_id: str, handler: str, permission: str, involved: list[_Arn]
+    ) -> _Requests:
+        if not aws_data.is_known_action(permission):
+            return f"{permission} is not in the IAM action reference"
+        action = aws_data.iam_action(permission)
+        targets: list[tuple[_Arn, bool] | None] = []  # each ARN, and whether this action creates it
+        named = [t for t in action.resource_types if t.arn]
+        for resource_type in named:
+            found = [a for a in involved if (a.service, a.resource_type) == (resource_type.service, resource_type.name)]
+            if not found and resource_type.required and not aws_data.arn_variables(resource_type.arn):
+                t = self.target
+                arn = aws_data.fill_arn(resource_type.arn, t.partition, t.region, t.account, [])
+                found = [_Arn(resource_type.service, resource_type.name, arn, {}, own=False)]
+            if found:
+                targets += [(a, resource_type.is_created()) for a in found]
+            elif not resource_type.required or (resource_type.service, resource_type.name) in ALTERNATIVE_TYPES:
+                continue
+            elif not _sets_any(self.properties(logical_id), NAMED_BY_A_PROPERTY.get(key_of(resource_type), ("*",))):
+                # The template names no such resource (no role to pass, inline code, the AWS owned key): no call.
+                return []
+            else:
+                return f"cannot name the {resource_type.service} {resource_type.name} that {permission} acts on"
+        if not named or not targets:
+            targets = [None]  # no resource-level permissions: IAM checks the action against "*"
+        requests = []
+        base = self._request_context(kind, logical_id, handler, action)
+        undecidable = _undecidable_in(handler, action)
+        for entry in targets:
+            target = entry[0] if entry else None
+            # A resource this call creates, or tags as it is created, has no tags yet; any other exists with its own.
+            if action.access_level == "Tagging":  # tags added as a resource is created; removing needs it to exist
+                being_created = not action.name.startswith(("Untag", "Delete", "Remove"))
+            else:
+                being_created = bool(entry and entry[1])
+            context = dict(base)
+            if target is not None and not (target.own and handler == "create" and being_created):
+                for key, value in target.tags.items():
+                    context[f"aws:ResourceTag/{key}"] = [value]
+                    context[f"ec2:ResourceTag/{key}"] = [value]
+            resource = target.arn if target else "*"
+            if action.full_name.lower() in ("iam:attachrolepolicy", "iam:detachrolepolicy"):
+                for policy_arn in self._managed_policies(logical_id):
+                    requests.append(
+                        Request(permission, resource, {**context, "iam:PolicyARN": [policy_arn]}, undecidable)
+                    )
+            else:
+                requests.append(Request(permission, resource, context, undecidable))
+        return requests
+
+    def _request_context(
+        self, kind: str, logical_id: str, handler: str, action: aws_data.Action
+    ) -> dict[str, list[str]]:
+        context: dict[str, list[str]] = {"aws:RequestedRegion": [self.target.region]}
+        tags = self.tags(logical_id)
+        if action.supports_request_tags() and handler == "create" and tags:
+            # CloudFormation passes every tag (the stack's included) with the create request.
+            context.update({f"aws:RequestTag/{k}": [v] for k, v in tags.items()})
+            context["aws:TagKeys"] = sorted(tags)
+        if action.full_name.lower() == "iam:passrole" and kind in PASSED_TO_SERVICE:
+            context["iam:PassedToService"] = [PASSED_TO_SERVICE[kind]]
+        if action.full_name.lower() == "ec2:createtags" and handler == "create" and kind in EC2_CREATE_ACTION:
+            context["ec2:CreateAction"] = [EC2_CREATE_ACTION[kind]]
+        return context
+
+    def _managed_policies(self, logical_id: str) -> list[str]:
+        arns = self.properties(logical_id).get("ManagedPolicyArns", [])
+        return [self.resolve(a) or "<unresolved>" for a in arns]
+
+    def stale_exclusions(self, logical_id: str, excluded: Mapping[tuple[str, str], Exclusion]) -> list[str]:
+        kind = self.resources[logical_id]["Type"]
+        return [
+            f"{self.stack.name}/{logical_id} sets {e.property}, so {kind} needs {e.permission}: "
+            f"remove its entry from lake_pipelines/{EXCLUSIONS_FILE}"
+            for (t, _), e in excluded.items()
+            if t == kind and e.property and _has_path(self.properties(logical_id), e.property)
+        ]
 
 
+def _region(stack: _Stack) -> dict[str, list[str]]:
+    return {"aws:RequestedRegion": [stack.target.region]}
+
+
+def _undecidable_in(handler: str, action: aws_data.Action) -> Callable[[str], bool]:
+    # On update, which tags a tagging call carries depends on the change: the request tags are unknowable.
+    unknown_request_tags = handler == "update" and action.supports_request_tags()
+
+    def undecidable(key: str) -> bool:
+        lowered = key.lower()
+        if unknown_request_tags and (lowered.startswith("aws:requesttag/") or lowered == "aws:tagkeys"):
+            return True
+        return not (lowered in _MODELED_KEYS or lowered.startswith(_MODELED_PREFIXES))
+
+    return undecidable
+
+
+def _arn_pattern(service: str, resource_type: str) -> str | None:
+    return aws_data.resource_arn(service, resource_type)
+
+
+def _references(value: Any) -> set[str]:
+    """The logical IDs a property value refers to through Ref, Fn::GetAtt or Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            elif key == "Fn::Sub":
+                template = inner if isinstance(inner, str) else inner[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", template)}
+                if isinstance(inner, list):
+                    found |= _references(inner[1])
+            else:
+                found |= _references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _references(inner)
+    return found
+
+
+def key_of(resource_type: aws_data.ResourceType) -> tuple[str, str]:
+    return (resource_type.service, resource_type.name)
+
+
+def _sets_any(value: Any, names: tuple[str, ...]) -> bool:
+    """Whether any property (at any depth) is one of `names`: "*" stands for "cannot tell", which is True."""
+    if "*" in names:
+        return True
+    if isinstance(value, dict):
+        return any(
+            (isinstance(k, str) and k in names and v is not None) or _sets_any(v, names) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(_sets_any(v, names) for v in value)
+    return False
+
+
+def _values_of(value: Any, names: tuple[str, ...]) -> list[Any]:
+    """Every value of a property (at any depth) named one of `names`."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k in names] + [x for v in value.values() for x in _values_of(v, names)]
+    if isinstance(value, list):
+        return [x for v in value for x in _values_of(v, names)]
+    return []
+
+
+def _has_path(properties: Mapping[str, Any], path: str) -> bool:
+    value: Any = properties
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return value is not None
+
+
+# --- the policy's own shape ------------------------------------------------------------------------
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM wildcard matching: `*` any run of characters, `?` any one character."""
-    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
-
-
-def allowing(policy: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    """The statements whose Action matches `action` (action names are case-insensitive in IAM)."""
-    return [s for s in policy if any(matches(a, action, ignore_case=True) for a in _listed(s["Action"]))]
-
-
-def allows_on(policy: list[dict[str, Any]], action: str, resource: str) -> bool:
-    return any(any(matches(p, resource) for p in _listed(s["Resource"])) for s in allowing(policy, action))
-
-
-def _types(stacks: list[StackTemplate]) -> set[str]:
-    return {r["Type"] for s in stacks for r in s.resources()}
-
-
-def _unlisted_types(stacks: list[StackTemplate]) -> list[str]:
-    return [
-        f"resource type {t} is new to the stages: add the actions CloudFormation needs for it to "
-        "lake_pipelines.policy_coverage.ACTIONS_BY_RESOURCE_TYPE and to policies/cfn-execution.json"
-        for t in sorted(_types(stacks))
-        if t not in ACTIONS_BY_RESOURCE_TYPE and not t.startswith("Custom::")
-    ]
-
-
-def _missing_actions(stacks: list[StackTemplate], policy: list[dict[str, Any]]) -> list[str]:
-    return sorted(
-        {
-            f"the execution policy does not allow {action} (needed for {t})"
-            for t in _types(stacks)
-            for action in (CUSTOM_RESOURCE_ACTIONS if t.startswith("Custom::") else ACTIONS_BY_RESOURCE_TYPE.get(t, ()))
-            if not allowing(policy, action)
-        }
-    )
-
-
-def _unattachable_policies(stacks: list[StackTemplate], policy: list[dict[str, Any]], target: _Target) -> list[str]:
-    attached = {
-        target.resolve(arn)
-        for s in stacks
-        for role in s.resources("AWS::IAM::Role")
-        for arn in role["Properties"].get("ManagedPolicyArns", [])
-    }
-    if not attached:
-        return []
-    statements = allowing(policy, "iam:AttachRolePolicy")
-    if len(statements) != 1 or allowing(policy, "iam:DetachRolePolicy") != statements:
-        return ["one statement must allow both iam:AttachRolePolicy and iam:DetachRolePolicy"]
-    allowed = set(_listed(statements[0]["Condition"]["ArnEquals"]["iam:PolicyARN"]))
-    problems = [
-        f"add {arn} to the iam:PolicyARN condition of the attach statement" for arn in sorted(attached - allowed)
-    ]
-    problems += [
-        f"the attach statement names {arn}, which is not an AWS managed policy"
-        for arn in sorted(allowed)
-        if not arn.startswith(f"arn:{target.partition}:iam::aws:policy/")
-    ]
-    return problems
-
-
-def _passed_role_mismatch(stacks: list[StackTemplate], policy: list[dict[str, Any]]) -> list[str]:
-    services = {
-        service
-        for s in stacks
-        for role in s.resources("AWS::IAM::Role")
-        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        for service in _listed(statement["Principal"].get("Service", []))
-    }
-    statements = allowing(policy, "iam:PassRole")
-    if len(statements) != 1:
-        return ["exactly one statement must allow iam:PassRole"]
-    passed_to = set(_listed(statements[0]["Condition"]["StringEquals"]["iam:PassedToService"]))
-    return [
-        f"iam:PassRole cannot pass a role to {service}, which a stage's role trusts"
-        for service in sorted(services - passed_to)
-    ]
-
-
-def _untagged_network(stacks: list[StackTemplate], policy: list[dict[str, Any]], target: _Target) -> list[str]:
+def _policy_shape_problems(policy: list[dict[str, Any]], target: _Target) -> list[str]:
+    """Guards the evaluation cannot express: what the policy must never allow, whatever the stages need."""
     problems = []
-    for stack in stacks:
-        for resource in stack.resources(*TAGGED_ON_CREATE):
-            own = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
-            if {**stack.stack_tags, **own}.get("lake:prefix") != target.prefix:
-                problems.append(
-                    f"{stack.name}: a {resource['Type']} lacks the tag lake:prefix={target.prefix} "
-                    "that the policy requires on create"
-                )
-    for statement in (s for s in policy if any(a.startswith("ec2:") for a in _listed(s["Action"]))):
-        conditions = statement.get("Condition", {}).get("StringEquals", {})
+    for statement in policy:
+        actions = [a.lower() for a in _listed(statement.get("Action", []))]
         sid = statement.get("Sid", "?")
-        if statement["Resource"] == "*":
-            if not all(a.startswith("ec2:Describe") for a in _listed(statement["Action"])):
-                problems.append(f"{sid}: only ec2:Describe* actions may apply to every resource")
-        elif not sid.startswith("RulesOf") and (
-            not {"aws:RequestTag/lake:prefix", "aws:ResourceTag/lake:prefix"} & set(conditions)
-            or target.prefix not in conditions.values()
+        if {"iam:attachrolepolicy", "iam:detachrolepolicy"} & set(actions):
+            policy_arns = statement.get("Condition", {}).get("ArnEquals", {}).get("iam:PolicyARN")
+            if policy_arns is None:
+                problems.append(f"{sid}: attaching managed policies must be limited by an iam:PolicyARN condition")
+            problems += [
+                f"{sid}: names {arn}, which is not an AWS managed policy"
+                for arn in _listed(policy_arns or [])
+                if not arn_matches(f"arn:{target.partition}:iam::aws:policy/*", arn)
+            ]
+        if statement.get("Effect") != "Allow" or not any(a.startswith("ec2:") for a in actions):
+            continue
+        if _listed(statement.get("Resource")) == ["*"]:
+            if not all(a.startswith(("ec2:describe", "ec2:get")) for a in actions):
+                problems.append(f"{sid}: only ec2:Describe*/Get* actions may apply to every resource")
+            continue
+        condition = statement.get("Condition", {})
+        conditions = {**condition.get("StringEquals", {}), **condition.get("StringEqualsIfExists", {})}
+        if not {"aws:RequestTag/lake:prefix", "aws:ResourceTag/lake:prefix"} & set(conditions) or (
+            target.prefix not in conditions.values()
         ):
             problems.append(f"{sid}: EC2 changes must be conditioned on the lake:prefix tag")
     return problems
-
-
-def _glue_names_outside(stacks: list[StackTemplate], policy: list[dict[str, Any]], target: _Target) -> list[str]:
-    arn = f"arn:{target.partition}:glue:{target.region}:{target.account}"
-    needed: dict[str, list[str]] = {}
-    for s in stacks:
-        for r in s.resources():
-            props = r.get("Properties", {})
-            if r["Type"] == "AWS::Glue::Database":
-                needed[f"{arn}:database/{props['DatabaseInput']['Name']}"] = [
-                    "glue:CreateDatabase",
-                    "glue:DeleteDatabase",
-                ]
-            elif r["Type"] == "AWS::Glue::Table":
-                database, table = props["DatabaseName"], props["TableInput"]["Name"]
-                needed[f"{arn}:table/{database}/{table}"] = ["glue:CreateTable", "glue:DeleteTable"]
-                needed[f"{arn}:database/{database}"] = ["glue:CreateTable"]
-            elif r["Type"] == "AWS::Glue::Job":
-                needed[f"{arn}:job/{props['Name']}"] = ["glue:CreateJob", "glue:DeleteJob"]
-            elif r["Type"] == "AWS::Glue::Connection":
-                needed[f"{arn}:connection/{props['ConnectionInput']['Name']}"] = ["glue:CreateConnection"]
-    if needed:
-        needed[f"{arn}:catalog"] = ["glue:CreateDatabase", "glue:CreateTable", "glue:PutDataCatalogEncryptionSettings"]
-    return [
-        f"the execution policy does not allow {action} on {resource}"
-        for resource, actions in needed.items()
-        for action in actions
-        if not allows_on(policy, action, resource)
-    ]
