@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -39,7 +40,17 @@ from lakeops.bootstrap import (
 ROOT = PROJECT_ROOT
 DEP, DEV, TEST, PROD = "111111111111", "222222222222", "333333333333", "444444444444"
 POLICIES = ",".join(f"arn:aws:iam::{{a}}:policy/acme-lake-cfn-execution{suffix}" for suffix in ("", "-2", "-3"))
-CFG = "-c config=../shared-config/config.yaml"
+# The plan shows the config path relative to each command's folder: in the workspace the example config is
+# shared-config/config.yaml (the package data links to it), in a lone checkout a file of the installed package.
+_CONFIG = EXAMPLE_CONFIG_PATH.resolve()
+
+
+def _shown(cwd: Path) -> str:
+    return os.path.relpath(_CONFIG, cwd) if _CONFIG.is_relative_to(ROOT.resolve()) else str(_CONFIG)
+
+
+CFG = f"-c config={_shown(ROOT / 'deployment-account')}"
+ROOT_CFG = _shown(ROOT)
 
 GOLDEN_COMMANDS = [
     f"npx cdk bootstrap aws://{DEP}/eu-west-1 --profile acme-lake-deployment",
@@ -57,8 +68,8 @@ GOLDEN_COMMANDS = [
     None,
     "cd deployment-account && npx cdk deploy acme-lake-deployment --require-approval never "
     f"--profile acme-lake-deployment {CFG}",
-    "lakeops config publish --yes --config shared-config/config.yaml --profile acme-lake-deployment",
-    "lakeops release publish --build --skip-existing --yes --config shared-config/config.yaml "
+    f"lakeops config publish --yes --config {ROOT_CFG} --profile acme-lake-deployment",
+    f"lakeops release publish --build --skip-existing --yes --config {ROOT_CFG} "
     "--profile acme-lake-deployment --source shared-config --source deployment-account/library",
     *[
         f"cd {folder} && npx cdk deploy acme-lake-{repo}-dev-pipeline acme-lake-{repo}-test-pipeline "
