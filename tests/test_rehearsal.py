@@ -14,6 +14,7 @@ import yaml
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 
 LAKEOPS = [sys.executable, "-m", "lakeops.cli"]
+WORKSPACE = Path(__file__).resolve().parents[1]
 
 
 def rehearse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -37,7 +38,8 @@ def alive(pid: int) -> bool:
 def dev_rehearsal(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
     workdir = tmp_path_factory.mktemp("rehearsal")
     # make test runs each repository's checks itself; the rehearsal here covers everything else
-    return rehearse("--env", "dev", "--skip-checks", "--yes", "--workdir", str(workdir), cwd=workdir)
+    # lakeops runs in the DevOps workspace, where shared-config/ is checked out beside the other repositories
+    return rehearse("--env", "dev", "--skip-checks", "--yes", "--workdir", str(workdir), cwd=WORKSPACE)
 
 
 def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:
@@ -85,7 +87,7 @@ def test_a_broken_config_stops_at_validation_with_the_field_named(tmp_path: Path
 
 
 def test_environments_must_be_a_leading_part_of_the_order(tmp_path: Path) -> None:
-    result = rehearse("--env", "prod", "--yes", "--workdir", str(tmp_path), cwd=tmp_path)
+    result = rehearse("--env", "prod", "--yes", "--workdir", str(tmp_path), cwd=WORKSPACE)
     assert result.returncode == 1
     assert "leading part of the promotion order dev → test → prod" in result.stderr
 
