@@ -79,13 +79,21 @@ GOLDEN_COMMANDS = [
 ]
 GOLDEN_STEPS = [
     ("bootstrap the deployment account", DEP, "acme-lake-deployment"),
-    ("create or update the CloudFormation execution policy in dev", DEV, "acme-lake-dev"),
+    ("create or update the stage-role boundary and the CloudFormation execution policy in dev", DEV, "acme-lake-dev"),
     ("bootstrap dev, trusting the deployment account", DEV, "acme-lake-dev"),
     ("create or update the config publisher role in dev", DEV, "acme-lake-dev"),
-    ("create or update the CloudFormation execution policy in test", TEST, "acme-lake-test"),
+    (
+        "create or update the stage-role boundary and the CloudFormation execution policy in test",
+        TEST,
+        "acme-lake-test",
+    ),
     ("bootstrap test, trusting the deployment account", TEST, "acme-lake-test"),
     ("create or update the config publisher role in test", TEST, "acme-lake-test"),
-    ("create or update the CloudFormation execution policy in prod", PROD, "acme-lake-prod"),
+    (
+        "create or update the stage-role boundary and the CloudFormation execution policy in prod",
+        PROD,
+        "acme-lake-prod",
+    ),
     ("bootstrap prod, trusting the deployment account", PROD, "acme-lake-prod"),
     ("create or update the config publisher role in prod", PROD, "acme-lake-prod"),
     ("deploy the deployment-account stack", DEP, "acme-lake-deployment"),
@@ -362,7 +370,9 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
     for account in (DEV, TEST, PROD):
         iam = _session_in(aws, account).client("iam")
         names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
-        assert names == [f"acme-lake-cfn-execution{s}" for s in ("", "-2", "-3")]
+        assert names == [*(f"acme-lake-cfn-execution{s}" for s in ("", "-2", "-3")), "acme-lake-stage-role-boundary"]
+        boundary = iam.get_policy(PolicyArn=f"arn:aws:iam::{account}:policy/acme-lake-stage-role-boundary")["Policy"]
+        assert boundary["Description"].startswith("Permissions boundary of every role")
     for env, account in (("dev", DEV), ("test", TEST), ("prod", PROD)):
         # created in the target with the target's own credentials, trusting the deployment account's operator
         iam = _session_in(aws, account).client("iam")
@@ -386,7 +396,7 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
     # only the release runs again: it skips by itself what the index already holds (--skip-existing)
     assert [c.argv[:3] for c in again.commands] == [("lakeops", "release", "publish")]
     assert [o for o in outcomes if not o.startswith("skipped: ")] == ["done"]
-    assert outcomes[1] == "skipped: the execution policy is up to date"
+    assert outcomes[1] == "skipped: the stage-role boundary and the execution policy are up to date"
     assert outcomes[3] == "skipped: the config publisher role acme-lake-dev-config-publisher is up to date"
     assert outcomes[11] == "skipped: the published config is current"
 
@@ -400,7 +410,9 @@ def test_apply_refuses_a_profile_of_another_account_before_acting(
     with pytest.raises(BootstrapError) as refused:
         _bootstrapper(example_config, runner, **options).apply(steps)
     message = str(refused.value)
-    assert message.startswith("step 5/15 (create or update the CloudFormation execution policy in test)")
+    assert message.startswith(
+        "step 5/15 (create or update the stage-role boundary and the CloudFormation execution policy in test)"
+    )
     assert "profile 'wrong-account' has credentials for account 999999999999" in message
     assert "--profile test=PROFILE" in message
     # steps 1-4 ran; nothing in or after the test account did

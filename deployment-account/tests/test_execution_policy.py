@@ -20,6 +20,9 @@ from lake_pipelines.policy_lint import execution_policy_lint_problems, lint_prob
 
 ENV = "dev"
 TAGS = {"lake:prefix": "acme-lake", "lake:environment": "dev"}
+DEV_ACCOUNT = "222222222222"
+# What lake_pipelines.role_boundary puts on every role of a stage.
+BOUNDARY = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/acme-lake-stage-role-boundary"}
 Policy = list[dict[str, Any]]
 
 
@@ -219,6 +222,7 @@ def test_a_role_passed_to_an_unexpected_service_is_not_covered(example_config: L
         "Properties": {
             "RoleName": "acme-lake-dev-notebook",
             "AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": "sagemaker.amazonaws.com"}}]},
+            "PermissionsBoundary": BOUNDARY,
         },
     }
     notebook_like = {
@@ -245,10 +249,43 @@ def test_a_managed_policy_outside_the_attach_condition_is_not_covered(example_co
             "ManagedPolicyArns": [
                 {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/AdministratorAccess"]]}
             ],
+            "PermissionsBoundary": BOUNDARY,
         },
     }
     problems = coverage_problems([_stack(role)], example_config, ENV)
     assert any("iam:AttachRolePolicy" in p for p in problems)
+
+
+def test_a_role_without_the_stage_role_boundary_cannot_be_created(example_config: LakeConfig) -> None:
+    role: dict[str, Any] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": "glue.amazonaws.com"}}]},
+            "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": []}}],
+            "PermissionsBoundary": BOUNDARY,
+        },
+    }
+    assert coverage_problems([_stack(role)], example_config, ENV) == []
+    for boundary in (None, {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/acme-lake-other"}):
+        role["Properties"]["PermissionsBoundary"] = boundary
+        problems = coverage_problems([_stack(role)], example_config, ENV)
+        assert any("does not allow iam:CreateRole" in p for p in problems), problems
+        assert any("does not allow iam:PutRolePolicy" in p for p in problems), problems
+
+
+def test_the_execution_policy_never_lets_a_role_escape_the_boundary(example_config: LakeConfig) -> None:
+    target = coverage.Target("acme-lake", DEV_ACCOUNT, "eu-west-1", "aws")
+    policy = coverage.policy_statements(example_config, ENV)
+    assert coverage.boundary_guard_problems(policy, target, "acme-lake-stage-role-boundary") == []
+    unconditioned = [
+        {k: v for k, v in s.items() if k != "Condition"} if s["Sid"].startswith("StackRoles") else s for s in policy
+    ]
+    problems = coverage.boundary_guard_problems(unconditioned, target, "acme-lake-stage-role-boundary")
+    assert any("a role without the boundary" in p for p in problems)
+    assert any("swapping the boundary" in p for p in problems)
+    editing = [*policy, {"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "*"}]
+    problems = coverage.boundary_guard_problems(editing, target, "acme-lake-stage-role-boundary")
+    assert problems == [p for p in problems if "changing the boundary policy itself" in p] and problems
 
 
 def test_a_glue_job_of_the_lake_is_covered_and_one_of_another_prefix_is_not(example_config: LakeConfig) -> None:

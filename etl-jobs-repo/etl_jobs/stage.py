@@ -15,6 +15,7 @@ from etl_jobs.layout import check_names, plan_parts
 from etl_jobs.library import LIBRARY_DIR, build_library_zip
 from etl_jobs.shared_stack import EtlSharedStack
 from etl_jobs.spec import JOBS_DIR, discover
+from lake_pipelines.role_boundary import bound_stage_roles
 
 
 class EtlStage(cdk.Stage):
@@ -41,6 +42,7 @@ class EtlStage(cdk.Stage):
         # Merged statements keep a part's state machine role (one Glue statement per job otherwise) in one
         # inline policy: CDK would move the excess into overflow policies, which grow the resource count.
         self.node.set_context("@aws-cdk/aws-iam:minimizePolicies", True)
+        bound_stage_roles(self, config)  # every role the stage creates stays inside the lake's boundary
         names = names_for(config, env_name)
         self.groups = discover(jobs_dir, env_name, config.environment_names)
         check_names(self.groups, names)

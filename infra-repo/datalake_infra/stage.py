@@ -12,6 +12,7 @@ from datalake_infra.catalog.catalog_stack import CatalogStack
 from datalake_infra.network.network_stack import NetworkStack
 from datalake_infra.storage.storage_stack import StorageStack
 from datalake_infra.verify.verify_stack import VerifyStack
+from lake_pipelines.role_boundary import bound_stage_roles
 
 REPOSITORY = "infra"
 
@@ -26,6 +27,7 @@ class InfraStage(cdk.Stage):
         super().__init__(
             scope, construct_id, env=cdk.Environment(account=target.account, region=target.region), **kwargs
         )
+        bound_stage_roles(self, config)  # every role the stage creates stays inside the lake's boundary
         names = names_for(config, env_name)
 
         def stack_props(component: str) -> dict[str, Any]:

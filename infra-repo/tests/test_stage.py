@@ -18,6 +18,7 @@ from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from datalake_infra.stage import InfraStage
 from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth
 from lake_pipelines.policy_coverage import coverage_problems, stage_templates
+from lake_pipelines.role_boundary import boundary_problems
 
 ENVIRONMENTS = load(EXAMPLE_CONFIG_PATH).environment_names
 COMPONENTS = ("storage", "network", "catalog", "verify")
@@ -92,6 +93,13 @@ def synthesized(
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_shipped_execution_policy_covers_the_stage(synthesized: Synthesized, env: str) -> None:
     assert coverage_problems(stage_templates(synthesized.stages[env]), synthesized.config, env) == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_role_carries_the_stage_role_boundary_and_fits_inside_it(synthesized: Synthesized, env: str) -> None:
+    stacks = stage_templates(synthesized.stages[env])
+    assert [r for s in stacks for r in s.resources("AWS::IAM::Role")]  # the handlers' and the verify role
+    assert boundary_problems(stacks, synthesized.config, env) == []
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

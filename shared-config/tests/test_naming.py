@@ -124,6 +124,7 @@ def test_lake_wide_names(example: LakeConfig) -> None:
     assert lake.global_config_secret == "acme-lake/config/global"
     assert lake.deployment_stack_name == "acme-lake-deployment"
     assert lake.cloudformation_execution_policy == "acme-lake-cfn-execution"
+    assert lake.stage_role_boundary == "acme-lake-stage-role-boundary"
     assert lake.package_domain == "acme-lake-packages"
     assert lake.package_repository == "acme-lake-python"
     assert lake.package_upstream_repository == "acme-lake-public-pypi"
@@ -246,6 +247,7 @@ def test_iam_names_are_valid(longest: LakeConfig) -> None:
         assert IAM_ROLE_RE.match(publisher), publisher
     assert IAM_ROLE_RE.match(lake_names(longest).operator_role_name)
     assert IAM_POLICY_RE.match(lake_names(longest).cloudformation_execution_policy)
+    assert IAM_POLICY_RE.match(lake_names(longest).stage_role_boundary)
 
 
 def test_stack_names_are_valid(longest: LakeConfig) -> None:

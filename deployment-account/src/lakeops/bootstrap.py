@@ -32,7 +32,7 @@ from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.aws import Sessions, partition_of
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION
 from datalake_config.publish import PublisherRole, PublishError, plan_publish, publisher_role
-from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts
+from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, stage_role_boundary
 from lakeops.errors import LakeopsError
 from lakeops.release import DEFAULT_SOURCES
 
@@ -103,7 +103,7 @@ class Step:
         for part in self.policy_parts:
             lines.append(
                 f"   boto3: create or update IAM managed policy {part.name} "
-                f"({len(part.document['Statement'])} statements, lake_pipelines/policies/cfn-execution.json)"
+                f"({len(part.document['Statement'])} statements, lake_pipelines/{part.source})"
             )
         if self.publisher is not None:
             operator = self.publisher.trust_policy["Statement"][0]["Condition"]["ArnLike"]["aws:PrincipalArn"]
@@ -182,10 +182,12 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
         else:
             parts = execution_policy_parts(config, target.account, target.region)
             policy_arns = tuple(f"arn:{partition}:iam::{target.account}:policy/{p.name}" for p in parts)
+            # The boundary first: the execution policy creates roles only with it attached.
+            parts = (stage_role_boundary(config, target.account, target.region), *parts)
             steps.append(
                 Step(
                     StepKind.EXECUTION_POLICY,
-                    f"create or update the CloudFormation execution policy in {env_name}",
+                    f"create or update the stage-role boundary and the CloudFormation execution policy in {env_name}",
                     target.account,
                     target.region,
                     profile,
@@ -450,7 +452,7 @@ class Bootstrapper:
         if step.kind is StepKind.EXECUTION_POLICY:
             iam = self._client(session, "iam", step)
             if all(_current_document(iam, step.account, step.region, p) == p.document for p in step.policy_parts):
-                return "the execution policy is up to date"
+                return "the stage-role boundary and the execution policy are up to date"
             return None
         if step.kind is StepKind.PUBLISHER_ROLE:
             assert step.publisher is not None
@@ -539,7 +541,7 @@ def ensure_policies(iam: Any, parts: Sequence[PolicyPart]) -> list[str]:
             iam.create_policy(
                 PolicyName=part.name,
                 PolicyDocument=text,
-                Description="CloudFormation execution policy for CDK deployments of the data lake (lakeops bootstrap)",
+                Description=part.description,
             )
             changes.append(f"created policy {part.name}")
             continue

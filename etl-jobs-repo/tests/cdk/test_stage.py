@@ -14,6 +14,8 @@ from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.stage import EtlStage
 from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
+from lake_pipelines.policy_coverage import coverage_problems, stage_templates
+from lake_pipelines.role_boundary import boundary_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = load(EXAMPLE_CONFIG_PATH)
@@ -35,6 +37,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"app": app, "stages": stages, "assembly": assembly}
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_role_fits_the_stage_role_boundary_vpc_jobs_included(built: dict[str, Any], env: str) -> None:
+    # the fixtures' crm group runs in the VPC: its job role creates network interfaces
+    stacks = stage_templates(built["stages"][env])
+    assert any("ec2:CreateNetworkInterface" in json.dumps(s.template) for s in stacks)
+    assert boundary_problems(stacks, CONFIG, env) == []
+    assert coverage_problems(stacks, CONFIG, env) == []
+
+
 def template(built: dict[str, Any], env: str, component: str) -> assertions.Template:
     stage: EtlStage = built["stages"][env]
     stacks = {s.stack_name: s for s in [stage.shared, *stage.group_stacks]}
@@ -42,8 +53,7 @@ def template(built: dict[str, Any], env: str, component: str) -> assertions.Temp
 
 
 def resources(tpl: assertions.Template, type_: str) -> dict[str, Any]:
-    found: dict[str, Any] = tpl.find_resources(type_)
-    return found
+    return dict(tpl.find_resources(type_))
 
 
 def glue_job(tpl: assertions.Template, name: str) -> dict[str, Any]:

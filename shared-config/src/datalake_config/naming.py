@@ -279,6 +279,11 @@ class LakeNames:
         """The managed policy each target account's CloudFormation execution role gets at bootstrap."""
         return f"{self.prefix}-cfn-execution"
 
+    @property
+    def stage_role_boundary(self) -> str:
+        """The permissions boundary every role the stages create carries (bootstrap creates it per target)."""
+        return f"{self.prefix}-stage-role-boundary"
+
     def cloudformation_execution_policy_part(self, index: int) -> str:
         """Part `index` (from 1) of that policy when it exceeds the size of one managed policy."""
         if index < 1:

@@ -111,6 +111,12 @@ def is_known_action(action: str) -> bool:
     return action.lower() in _actions()
 
 
+def actions_matching(pattern: str) -> list[str]:
+    """Every action of the IAM reference a policy's Action pattern (`s3:GetObject*`, `kms:*`) stands for."""
+    regex = re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))
+    return sorted(a.full_name for key, a in _actions().items() if regex.fullmatch(key))
+
+
 @cache
 def _resource_arns() -> dict[tuple[str, str], str]:
     return {(s["prefix"], r["resource"]): r["arn"] for s in _iam_definition() for r in s["resources"]}

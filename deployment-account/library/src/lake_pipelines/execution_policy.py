@@ -21,6 +21,7 @@ from datalake_config.aws import partition_of
 MANAGED_POLICY_MAX_CHARS = 6144
 POLICY_COMMENT = "Comment"
 POLICY_FILE = "policies/cfn-execution.json"
+BOUNDARY_FILE = "policies/stage-role-boundary.json"
 
 
 class ExecutionPolicyError(ValueError):
@@ -31,11 +32,13 @@ class ExecutionPolicyError(ValueError):
 class PolicyPart:
     name: str
     document: dict[str, Any]
+    description: str = "CloudFormation execution policy for CDK deployments of the data lake (lakeops bootstrap)"
+    source: str = POLICY_FILE
 
 
-def render(config: LakeConfig, account: str, region: str) -> dict[str, Any]:
-    """The whole policy document for one target, placeholders filled and comments dropped."""
-    text = resources.files("lake_pipelines").joinpath(POLICY_FILE).read_text(encoding="utf-8")
+def render(config: LakeConfig, account: str, region: str, policy_file: str = POLICY_FILE) -> dict[str, Any]:
+    """A shipped policy document for one target, placeholders filled and comments dropped."""
+    text = resources.files("lake_pipelines").joinpath(policy_file).read_text(encoding="utf-8")
     for placeholder, value in {
         "{prefix}": config.prefix,
         # Glue database names allow no hyphens (naming.glue_database_name)
@@ -43,6 +46,7 @@ def render(config: LakeConfig, account: str, region: str) -> dict[str, Any]:
         "{account}": account,
         "{region}": region,
         "{partition}": partition_of(region),
+        "{stage_role_boundary}": lake_names(config).stage_role_boundary,
     }.items():
         text = text.replace(placeholder, value)
     document: dict[str, Any] = json.loads(text)
@@ -52,15 +56,28 @@ def render(config: LakeConfig, account: str, region: str) -> dict[str, Any]:
         statement.pop(POLICY_COMMENT, None)
     leftover = re.findall(r"\{[a-z_]+\}", json.dumps(document))
     if leftover:
-        raise ExecutionPolicyError(f"{POLICY_FILE}: unknown placeholders {sorted(set(leftover))}")
+        raise ExecutionPolicyError(f"{policy_file}: unknown placeholders {sorted(set(leftover))}")
     return document
+
+
+def stage_role_boundary(config: LakeConfig, account: str, region: str) -> PolicyPart:
+    """The permissions boundary of every role the stages create in one target (`lake_pipelines.role_boundary`)."""
+    document = render(config, account, region, BOUNDARY_FILE)
+    if _size(document) > MANAGED_POLICY_MAX_CHARS:
+        raise ExecutionPolicyError(f"{BOUNDARY_FILE} exceeds the size of one managed policy")
+    return PolicyPart(
+        lake_names(config).stage_role_boundary,
+        document,
+        "Permissions boundary of every role the data lake's stacks create (lakeops bootstrap)",
+        BOUNDARY_FILE,
+    )
 
 
 def execution_policy_parts(config: LakeConfig, account: str, region: str) -> tuple[PolicyPart, ...]:
     """The shipped least-privilege policy, filled for one target, split to fit IAM's managed-policy size.
 
-    Role statements are scoped by name and condition but not yet by a permissions boundary: requiring one on
-    every role the stacks create is the next step to keep an inline role policy within the lake's needs.
+    It lets CloudFormation create or change a role only with the stage-role boundary attached
+    (`stage_role_boundary`), so no role a commit defines can hold more than the boundary allows.
     """
     document = render(config, account, region)
     parts: list[list[dict[str, Any]]] = [[]]

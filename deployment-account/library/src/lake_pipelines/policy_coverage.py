@@ -24,7 +24,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from datalake_config import LakeConfig
+from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
 from lake_pipelines import aws_data
 from lake_pipelines.execution_policy import execution_policy_parts
@@ -54,7 +54,14 @@ EC2_CREATE_ACTION = {
     "AWS::EC2::FlowLog": "CreateFlowLogs",
 }
 # The condition keys this check knows the value (or absence) of; any other key in the policy is undecidable.
-_MODELED_KEYS = ("aws:requestedregion", "aws:tagkeys", "iam:passedtoservice", "iam:policyarn", "ec2:createaction")
+_MODELED_KEYS = (
+    "aws:requestedregion",
+    "aws:tagkeys",
+    "iam:passedtoservice",
+    "iam:policyarn",
+    "iam:permissionsboundary",
+    "ec2:createaction",
+)
 _MODELED_PREFIXES = ("aws:requesttag/", "aws:resourcetag/", "ec2:resourcetag/")
 
 
@@ -120,12 +127,12 @@ def coverage_problems(stacks: list[StackTemplate], config: LakeConfig, env_name:
 def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> CoverageReport:
     policy = policy_statements(config, env_name)
     target_env = config.env(env_name)
-    target = _Target(config.prefix, target_env.account, target_env.region, partition_of(target_env.region))
+    target = Target(config.prefix, target_env.account, target_env.region, partition_of(target_env.region))
     report = CoverageReport()
     excluded = {(e.resource_type, e.permission): e for e in exclusions()}
     failures: dict[tuple[str, str], str] = {}
     for stack in stacks:
-        resolver = _Stack(stack, target)
+        resolver = StackResolver(stack, target)
         for logical_id, resource in stack.template.get("Resources", {}).items():
             kind = resource["Type"]
             if kind in SKIPPED_TYPES:
@@ -152,12 +159,13 @@ def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: s
         report.verdicts[pair] = "missing"
     report.problems = sorted(set(report.problems)) + [failures[p] for p in sorted(failures)]
     report.problems += _policy_shape_problems(policy, target)
+    report.problems += boundary_guard_problems(policy, target, lake_names(config).stage_role_boundary)
     return report
 
 
 # --- the target and one stack's resources ------------------------------------------------------------
 @dataclass(frozen=True)
-class _Target:
+class Target:
     prefix: str
     account: str
     region: str
@@ -171,6 +179,7 @@ class _Arn:
     arn: str
     tags: Mapping[str, str]
     own: bool  # the resource the handler manages (not a resource it refers to)
+    logical_id: str | None = None  # the template resource it is, when it is one
 
 
 class _Excluded:
@@ -181,18 +190,18 @@ _EXCLUDED = _Excluded()
 _Requests = list[Request] | str | _Excluded
 
 
-def _name(property_name: str, *, lower: bool = False) -> Callable[[_Stack, str], list[str | None]]:
-    def physical_name(stack: _Stack, logical_id: str) -> list[str | None]:
+def _name(property_name: str, *, lower: bool = False) -> Callable[[StackResolver, str], list[str | None]]:
+    def physical_name(stack: StackResolver, logical_id: str) -> list[str | None]:
         return [stack.physical_name(logical_id, property_name, lower=lower)]
 
     return physical_name
 
 
-def _generated_id(stack: _Stack, logical_id: str) -> list[str | None]:
+def _generated_id(stack: StackResolver, logical_id: str) -> list[str | None]:
     return [f"{GENERATED}-{logical_id}".lower()]
 
 
-def _role_name(stack: _Stack, logical_id: str) -> list[str | None]:
+def _role_name(stack: StackResolver, logical_id: str) -> list[str | None]:
     name = stack.physical_name(logical_id, "RoleName")
     path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
     if name is None or path is None:
@@ -200,16 +209,16 @@ def _role_name(stack: _Stack, logical_id: str) -> list[str | None]:
     return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
 
 
-def _glue_database(stack: _Stack, logical_id: str) -> list[str | None]:
+def _glue_database(stack: StackResolver, logical_id: str) -> list[str | None]:
     return [stack.resolve(stack.properties(logical_id).get("DatabaseInput", {}).get("Name"))]
 
 
-def _glue_table(stack: _Stack, logical_id: str) -> list[str | None]:
+def _glue_table(stack: StackResolver, logical_id: str) -> list[str | None]:
     props = stack.properties(logical_id)
     return [stack.resolve(props.get("DatabaseName")), stack.resolve(props.get("TableInput", {}).get("Name"))]
 
 
-def _parameter(stack: _Stack, logical_id: str) -> list[str | None]:
+def _parameter(stack: StackResolver, logical_id: str) -> list[str | None]:
     name = stack.physical_name(logical_id, "Name")
     return [name.lstrip("/") if name else None]
 
@@ -217,7 +226,7 @@ def _parameter(stack: _Stack, logical_id: str) -> list[str | None]:
 # CloudFormation type → the IAM resource type of the resource it manages, and that ARN's variables.
 # A name the template leaves out is CloudFormation's generated `<stack>-<logical id>-<suffix>`; an ID the
 # service assigns (a key ID, a VPC ID) is GENERATED.
-OWN_RESOURCE: dict[str, tuple[str, str, Callable[[_Stack, str], list[str | None]]]] = {
+OWN_RESOURCE: dict[str, tuple[str, str, Callable[[StackResolver, str], list[str | None]]]] = {
     "AWS::KMS::Key": ("kms", "key", _generated_id),
     "AWS::S3::Bucket": ("s3", "bucket", _name("BucketName", lower=True)),
     "AWS::IAM::Role": ("iam", "role", _role_name),
@@ -259,8 +268,8 @@ ALTERNATIVE_TYPES = (("dynamodb", "stream"),)
 REF_IS_ARN = ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine")
 
 
-class _Stack:
-    def __init__(self, stack: StackTemplate, target: _Target) -> None:
+class StackResolver:
+    def __init__(self, stack: StackTemplate, target: Target) -> None:
         self.stack = stack
         self.target = target
         self.resources: dict[str, dict[str, Any]] = stack.template.get("Resources", {})
@@ -363,7 +372,7 @@ class _Stack:
             return None
         t = self.target
         arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [str(v) for v in values])
-        return _Arn(service, resource_type, arn, self.tags(logical_id), own=True)
+        return _Arn(service, resource_type, arn, self.tags(logical_id), own=True, logical_id=logical_id)
 
     def tags(self, logical_id: str) -> dict[str, str]:
         """The resource's tags: its own, over the stack's where CloudFormation propagates them."""
@@ -387,7 +396,7 @@ class _Stack:
             if referenced in self.resources and referenced != logical_id:
                 other = self.own_arn(referenced)
                 if other:
-                    arns.append(_Arn(other.service, other.resource_type, other.arn, other.tags, own=False))
+                    arns.append(_Arn(other.service, other.resource_type, other.arn, other.tags, False, referenced))
         kind = self.resources[logical_id]["Type"]
         t = self.target
         for value in _values_of(self.properties(logical_id), NAMED_BY_A_PROPERTY[("iam", "role")]):
@@ -486,6 +495,11 @@ class _Stack:
                 for key, value in target.tags.items():
                     context[f"aws:ResourceTag/{key}"] = [value]
                     context[f"ec2:ResourceTag/{key}"] = [value]
+            if target is not None and target.logical_id and (target.service, target.resource_type) == ("iam", "role"):
+                # IAM compares iam:PermissionsBoundary with the boundary the role has (or is created with).
+                boundary = self.resolve(self.properties(target.logical_id).get("PermissionsBoundary"))
+                if boundary is not None:
+                    context["iam:PermissionsBoundary"] = [boundary]
             resource = target.arn if target else "*"
             if action.full_name.lower() in ("iam:attachrolepolicy", "iam:detachrolepolicy"):
                 for policy_arn in self._managed_policies(logical_id):
@@ -525,7 +539,7 @@ class _Stack:
         ]
 
 
-def _region(stack: _Stack) -> dict[str, list[str]]:
+def _region(stack: StackResolver) -> dict[str, list[str]]:
     return {"aws:RequestedRegion": [stack.target.region]}
 
 
@@ -608,7 +622,7 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _policy_shape_problems(policy: list[dict[str, Any]], target: _Target) -> list[str]:
+def _policy_shape_problems(policy: list[dict[str, Any]], target: Target) -> list[str]:
     """Guards the evaluation cannot express: what the policy must never allow, whatever the stages need."""
     problems = []
     for statement in policy:
@@ -636,3 +650,44 @@ def _policy_shape_problems(policy: list[dict[str, Any]], target: _Target) -> lis
         ):
             problems.append(f"{sid}: EC2 changes must be conditioned on the lake:prefix tag")
     return problems
+
+
+def boundary_guard_problems(policy: list[dict[str, Any]], target: Target, boundary_name: str) -> list[str]:
+    """Requests that would let a commit escape the stage-role boundary: each must be denied."""
+    t = target
+    boundary = f"arn:{t.partition}:iam::{t.account}:policy/{boundary_name}"
+    other = f"arn:{t.partition}:iam::{t.account}:policy/{t.prefix}-anything-else"
+    role = f"arn:{t.partition}:iam::{t.account}:role/{t.prefix}-a-new-role"
+    basic = f"arn:{t.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    escapes = [
+        ("a role without the boundary", Request("iam:CreateRole", role)),
+        ("a role with another boundary", Request("iam:CreateRole", role, {"iam:PermissionsBoundary": [other]})),
+        ("an inline policy on a role without the boundary", Request("iam:PutRolePolicy", role)),
+        (
+            "a managed policy on a role without the boundary",
+            Request("iam:AttachRolePolicy", role, {"iam:PolicyARN": [basic]}),
+        ),
+        (
+            "swapping the boundary",
+            Request("iam:PutRolePermissionsBoundary", role, {"iam:PermissionsBoundary": [other]}),
+        ),
+        (
+            "removing the boundary",
+            Request("iam:DeleteRolePermissionsBoundary", role, {"iam:PermissionsBoundary": [boundary]}),
+        ),
+        *(
+            ("changing the boundary policy itself", Request(action, boundary))
+            for action in (
+                "iam:CreatePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:DeletePolicyVersion",
+                "iam:DeletePolicy",
+            )
+        ),
+    ]
+    return [
+        f"the execution policy allows {what} ({request.action} on {request.resource}): "
+        f"every role the stages create must keep the boundary {boundary}"
+        for what, request in escapes
+        if evaluate(policy, request).allowed
+    ]

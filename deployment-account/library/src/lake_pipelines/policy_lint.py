@@ -21,7 +21,8 @@ from typing import Any
 
 from datalake_config import LakeConfig
 from datalake_config.aws import partition_of
-from lake_pipelines.policy_coverage import StackTemplate, _Stack, _Target, policy_statements
+from lake_pipelines.execution_policy import stage_role_boundary
+from lake_pipelines.policy_coverage import StackResolver, StackTemplate, Target, policy_statements
 
 ACKNOWLEDGEMENTS_FILE = "policies/lint-acknowledgements.json"
 # Findings no acknowledgement can excuse: the policy does not do what it says.
@@ -98,7 +99,7 @@ def _listed(value: Any) -> list[Any]:
 DEPLOY_TIME_ARN = "arn:aws:*:*:*:*"
 
 
-def _resolved(value: Any, stack: _Stack) -> Any:
+def _resolved(value: Any, stack: StackResolver) -> Any:
     """A Resource value with the template's intrinsic functions resolved as far as the template allows."""
     if isinstance(value, list):
         return [_resolved(v, stack) for v in value]
@@ -114,7 +115,7 @@ def _resolved(value: Any, stack: _Stack) -> Any:
     return DEPLOY_TIME_ARN
 
 
-def _with_resources_resolved(document: Mapping[str, Any], stack: _Stack) -> dict[str, Any]:
+def _with_resources_resolved(document: Mapping[str, Any], stack: StackResolver) -> dict[str, Any]:
     statements = []
     for statement in _listed(document.get("Statement", [])):
         statement = dict(statement)
@@ -134,7 +135,7 @@ def template_policies(
     checks identity-policy semantics (a Principal makes it reject or mis-read the statement).
     """
     target = _target_of(config, env_name)
-    resolver = _Stack(stack, target)
+    resolver = StackResolver(stack, target)
     for logical_id, resource in stack.template.get("Resources", {}).items():
         props = resource.get("Properties", {})
         kind = resource["Type"]
@@ -146,12 +147,12 @@ def template_policies(
                 yield where, _with_resources_resolved(policy["PolicyDocument"], resolver)
 
 
-def _target_of(config: LakeConfig | None, env_name: str | None) -> _Target:
+def _target_of(config: LakeConfig | None, env_name: str | None) -> Target:
     if config is None or env_name is None:
         # Account and Region only fill ARNs; any valid values lint the same.
-        return _Target("lake", "123456789012", "us-east-1", "aws")
+        return Target("lake", "123456789012", "us-east-1", "aws")
     target = config.env(env_name)
-    return _Target(config.prefix, target.account, target.region, partition_of(target.region))
+    return Target(config.prefix, target.account, target.region, partition_of(target.region))
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,8 @@ def lint_problems(
 
 
 def execution_policy_lint_problems(config: LakeConfig, env_name: str) -> list[str]:
-    """The same lint over the shipped execution policy, rendered for one environment."""
+    """The same lint over the shipped execution policy and stage-role boundary, rendered for one environment."""
     document = {"Version": "2012-10-17", "Statement": policy_statements(config, env_name)}
-    return lint_problems_of([("execution policy", document)])
+    target = config.env(env_name)
+    boundary = stage_role_boundary(config, target.account, target.region)
+    return lint_problems_of([("execution policy", document), ("stage-role boundary", boundary.document)])
