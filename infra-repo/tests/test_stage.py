@@ -337,6 +337,19 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_the_configured_people(synth
             }
         },
     )
+    # The publishers' key statements are AWS's documented ones, with no condition the KMS call may not carry
+    # (a mismatch drops notifications silently); the topic policy keeps the same-account condition.
+    key = synthesized.resources(env, "storage", "AWS::KMS::Key")["AlarmsKey7F5A268D"]
+    by_service = {
+        s["Principal"]["Service"]: s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Service" in s["Principal"]
+    }
+    assert {k: (sorted(v["Action"]), v.get("Condition")) for k, v in by_service.items()} == {
+        "events.amazonaws.com": (["kms:Decrypt", "kms:GenerateDataKey"], None),
+        "cloudwatch.amazonaws.com": (["kms:Decrypt", "kms:GenerateDataKey*"], None),
+    }
+    (topic_policy,) = synthesized.resources(env, "storage", "AWS::SNS::TopicPolicy").values()
+    (publish,) = [s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": synthesized.config.env(env).account}}
     # the ETL state machines publish with their own roles, so the contract names the topic's key too
     parameters = synthesized.resources(env, "storage", "AWS::SSM::Parameter").values()
     written = {p["Properties"]["Name"]: p["Properties"]["Value"] for p in parameters}

@@ -17,6 +17,7 @@ from datalake_config import LakeConfig, lake_names, tags
 from datalake_config.model import CodeCommitSource
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES, TEAM_PACKAGE_GROUP
 from lake_pipelines.checks import acknowledge
+from lake_pipelines.key_policies import codestar_notifications_statement
 
 CODESTAR_NOTIFICATIONS = "codestar-notifications.amazonaws.com"
 
@@ -87,20 +88,7 @@ class DeploymentAccountStack(cdk.Stack):
             alias=lake.pipeline_topic_key_alias,
         )
         # CodeStar Notifications publishes into the encrypted topic and so needs the key, through SNS only.
-        self.topic_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CodeStarNotificationsPublishThroughSns",
-                principals=[iam.ServicePrincipal(CODESTAR_NOTIFICATIONS)],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],  # in a key policy `*` means this key
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"sns.{deployment.region}.amazonaws.com",
-                        "aws:SourceAccount": deployment.account,
-                    }
-                },
-            )
-        )
+        self.topic_key.add_to_resource_policy(codestar_notifications_statement(deployment.region))
         self.topic = sns.Topic(
             self,
             "PipelineTopic",

@@ -11,6 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from datalake_infra.customer_key import CustomerKey
+from lake_pipelines.key_policies import cloudwatch_alarms_publish_statement, eventbridge_publishes_statement
 
 # CloudWatch alarms and EventBridge rules (e.g. Glue job state changes) of this account publish here.
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -30,15 +31,7 @@ class AlarmTopic(Construct):
             "Key",
             description=f"{display_name}: encrypts the alarm topic's messages",
             retain=retain,
-            service_statements=[
-                iam.PolicyStatement(
-                    sid="AlarmPublishersEncryptMessages",
-                    principals=[iam.ServicePrincipal(service) for service in PUBLISHING_SERVICES],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],
-                    conditions=same_account,
-                )
-            ],
+            service_statements=[cloudwatch_alarms_publish_statement(), eventbridge_publishes_statement()],
         ).key
         self.topic = sns.Topic(self, "Topic", display_name=display_name, master_key=self.key, enforce_ssl=True)
         self.topic.add_to_resource_policy(
