@@ -207,6 +207,11 @@ class EtlJob(Construct):
             reasons += matching
         return " ".join(dict.fromkeys(reasons))
 
+    def _dataset_objects(self, bucket_arn: str, prefixes: list[str]) -> list[str]:
+        """A dataset's objects, plus the two keys EMRFS touches beside them (`_emrfs_keys`)."""
+        objects = self._explained(DATASET_OBJECTS, [f"{bucket_arn}/{prefix}*" for prefix in prefixes])
+        return objects + [f"{bucket_arn}/{key}" for prefix in prefixes for key in _emrfs_keys(prefix)]
+
     def _grant_reads(self, contract: DeployTimeContract, inputs: list[Location]) -> None:
         prefixes: dict[str, list[str]] = defaultdict(list)
         for location in inputs:
@@ -216,7 +221,7 @@ class EtlJob(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],
-                    resources=self._explained(DATASET_OBJECTS, [f"{bucket_arn}/{prefix}*" for prefix in zone_prefixes]),
+                    resources=self._dataset_objects(bucket_arn, zone_prefixes),
                 )
             )
             self.role.add_to_policy(_list_statement(bucket_arn, zone_prefixes))
@@ -229,7 +234,7 @@ class EtlJob(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                    resources=self._explained(DATASET_OBJECTS, [f"{bucket_arn}/{prefix}*" for prefix in zone_prefixes]),
+                    resources=self._dataset_objects(bucket_arn, zone_prefixes),
                 )
             )
             self.role.add_to_policy(_list_statement(bucket_arn, zone_prefixes))
@@ -365,11 +370,23 @@ class EtlJob(Construct):
         )
 
 
+def _emrfs_keys(prefix: str) -> tuple[str, str]:
+    """The keys Glue's S3 file system (EMRFS) reads or writes for a dataset "directory" `a/b/`, outside `a/b/*`.
+
+    It asks whether `a/b` is a file (a HEAD of the key `a/b`) and marks a directory it creates with an empty
+    `a/b_$folder$` object (AWS Knowledge Center, "EMR _$folder$ files in S3"). Without GetObject on `a/b` the
+    HEAD answers 403 instead of 404 and the run fails; without the marker keys, creating the output fails.
+    """
+    directory = prefix.rstrip("/")
+    return directory, f"{directory}_$folder$"
+
+
 def _list_statement(bucket_arn: str, prefixes: list[str]) -> iam.PolicyStatement:
+    listed = {p for prefix in prefixes for p in (prefix, f"{prefix}*", *_emrfs_keys(prefix))}
     return iam.PolicyStatement(
         actions=["s3:ListBucket"],
         resources=[bucket_arn],
-        conditions={"StringLike": {"s3:prefix": sorted({p for prefix in prefixes for p in (prefix, f"{prefix}*")})}},
+        conditions={"StringLike": {"s3:prefix": sorted(listed)}},
     )
 
 

@@ -146,18 +146,29 @@ def test_job_roles_are_scoped_to_their_prefixes(built: dict[str, Any]) -> None:
     assert curated_arn not in text  # conform_orders never touches the curated zone
     read_only = [r for s in statements if as_list(s["Action"]) == ["s3:GetObject"] for r in as_list(s["Resource"])]
     data_reads = [r for r in read_only if "cdk-hnb659fds-assets" not in json.dumps(r)]
-    assert data_reads == [{"Fn::Join": ["", [{"Ref": raw_arn}, "/orders/incoming/*"]]}]
+    # the dataset's objects, and the two keys EMRFS uses beside them: the "directory" key it HEADs (a 403 there
+    # fails the run where a 404 is expected) and the `_$folder$` marker it writes when it creates the directory
+    assert sorted(r["Fn::Join"][1][1] for r in data_reads) == [
+        "/orders/incoming",
+        "/orders/incoming/*",
+        "/orders/incoming_$folder$",
+    ]
+    assert all(r["Fn::Join"][1][0] == {"Ref": raw_arn} for r in data_reads)
     writes = next(s for s in statements if "s3:PutObject" in as_list(s["Action"]))
     assert sorted(r["Fn::Join"][1][1] for r in writes["Resource"]) == [
-        "/orders/current/*",
-        "/quarantine/orders/conform_orders/*",
-        "/staging/orders/conform_orders/*",
+        f"/{directory}{suffix}"
+        for directory in ("orders/current", "quarantine/orders/conform_orders", "staging/orders/conform_orders")
+        for suffix in ("", "/*", "_$folder$")
     ]
     assert all(r["Fn::Join"][1][0] == {"Ref": conformed_arn} for r in writes["Resource"])
     raw_list = next(
         s for s in statements if as_list(s["Action"]) == ["s3:ListBucket"] and raw_arn in json.dumps(s["Resource"])
     )
-    assert raw_list["Condition"] == {"StringLike": {"s3:prefix": ["orders/incoming/", "orders/incoming/*"]}}
+    assert raw_list["Condition"] == {
+        "StringLike": {
+            "s3:prefix": ["orders/incoming", "orders/incoming/", "orders/incoming/*", "orders/incoming_$folder$"]
+        }
+    }
     key = next(s for s in statements if "kms:GenerateDataKey" in as_list(s["Action"]) and "Condition" in s)
     assert key["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
     # the script and the library are readable object by object, with no s3:List*/GetBucket* families
