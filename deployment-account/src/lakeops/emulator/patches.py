@@ -13,6 +13,8 @@
    call that evaluates the key policy (DescribeKey...) then fails; here the policy is stored as JSON text,
    as the KMS API stores it. Tags arrive in CloudFormation's shapes (Key/Value pairs for keys, a map for
    SSM parameters), which moto's service code does not accept; they are translated to the API's shapes.
+6. `AWS::EC2::SecurityGroupIngress`: moto authorizes the rule but gives the resource no physical id, so the
+   rehearsal could not tell it was created; here its id is the rule's (`sgr-...`), as in CloudFormation.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def apply() -> None:
     _complete_custom_resources_without_handler()
     _add_update_termination_protection()
     _translate_cloudformation_properties()
+    _identify_security_group_ingress()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -169,3 +172,34 @@ def _before_create(model: Any, fix: Any) -> None:
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     model.create_from_cloudformation_json = classmethod(create)
+
+
+def _identify_security_group_ingress() -> None:
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.security_groups import SecurityGroupIngress
+
+    ingress: Any = SecurityGroupIngress  # patched below, where moto's own types do not allow it
+    original = ingress.create_from_cloudformation_json.__func__
+
+    def create(
+        cls: Any,
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        # moto returns no handle on the rules it authorized: they are the group's rules that were not there before
+        backend = ec2_backends[account_id][region_name]
+        before = {rule.id for group in backend.describe_security_groups() for rule in group.ingress_rules}
+        resource = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        resource.rule_ids = [rule.id for rule in resource.security_group.ingress_rules if rule.id not in before]
+        return resource
+
+    def physical_resource_id(self: Any) -> str | None:
+        # one rule per resource (one source per AWS::EC2::SecurityGroupIngress), hence one id
+        return ",".join(self.rule_ids) or None
+
+    ingress.create_from_cloudformation_json = classmethod(create)
+    ingress.physical_resource_id = property(physical_resource_id)

@@ -107,12 +107,12 @@ def rehearse(options: Options) -> int:
             try:
                 context = Context(options, config, runner, emu, aws_env, index=index)
                 _bootstrap(context)
-                summaries.append(_deployment_account_summary(context, workdir))
+                _deployment_account_summary(context, workdir, summaries)
                 context.repos = make_repositories(options.project_root, workdir, config, APP_FOLDERS)
                 for env_name in selected:
                     _promote_into(context, env_name)
                     for kind in APP_FOLDERS:
-                        summaries.append(_deploy_environment(context, env_name, kind))
+                        _deploy_environment(context, env_name, kind, summaries)
             finally:
                 for key, value in saved.items():
                     if value is None:
@@ -186,11 +186,13 @@ def _bootstrap(context: Context) -> None:
         )
 
 
-def _deployment_account_summary(context: Context, workdir: Path) -> report.EnvironmentSummary:
-    """What bootstrap created in the deployment account: its own stack and every pipeline stack."""
+def _deployment_account_summary(context: Context, workdir: Path, summaries: list[report.EnvironmentSummary]) -> None:
+    """What bootstrap created in the deployment account: its own stack and every pipeline stack.
+
+    The summary joins `summaries` before its resources are accounted for, so that a failure still shows it."""
     config = context.config
-    summary = report.EnvironmentSummary("deployment", "all")
-    cloudformation = context.client("cloudformation")
+    summary = report.EnvironmentSummary("deployment", "all", seconds=context.runner.steps[-1].seconds)
+    summaries.append(summary)
     templates = [
         (
             context.options.project_root / "deployment-account" / buildspec.CDK_OUT,
@@ -200,12 +202,28 @@ def _deployment_account_summary(context: Context, workdir: Path) -> report.Envir
     for kind, folder in APP_FOLDERS.items():
         for env_name in config.environment_names:
             templates.append((workdir / "synth" / folder, names_for(config, env_name).pipeline_stack_name(kind)))
-    for directory, stack in templates:
-        template = directory / f"{stack}.template.json"
-        summary.stacks.append(report.stack_report(template, stack, config.deployment.account, cloudformation))
+    with context.runner.step("deployment account: every template resource accounted for") as record:
+        cloudformation = context.client("cloudformation")
+        for directory, stack in templates:
+            template = directory / f"{stack}.template.json"
+            summary.stacks.append(
+                report.stack_report(template, stack, config.deployment.account, cloudformation, context.client)
+            )
+        _fail_on_unaccounted(summary)
+        record.detail = _accounting_detail(summary)
     summary.check = "bootstrap done"
-    summary.seconds = context.runner.steps[-1].seconds
-    return summary
+
+
+def _accounting_detail(summary: report.EnvironmentSummary) -> str:
+    in_template = sum(r.in_template for r in summary.stacks)
+    return f"{len(summary.stacks)} stacks, {summary.count(report.Category.CREATED)} of {in_template} resources created"
+
+
+def _fail_on_unaccounted(summary: report.EnvironmentSummary) -> None:
+    failure = report.unaccounted_failure(summary)
+    if failure:
+        summary.check = "unaccounted resources"
+        raise StepFailed(failure)
 
 
 def _promote_into(context: Context, env_name: str) -> None:
@@ -240,66 +258,69 @@ def _promote_into(context: Context, env_name: str) -> None:
             record.detail = "approved" + (" (--yes)" if context.options.assume_yes else "")
 
 
-def _deploy_environment(context: Context, env_name: str, kind: str) -> report.EnvironmentSummary:
+def _deploy_environment(context: Context, env_name: str, kind: str, summaries: list[report.EnvironmentSummary]) -> None:
+    """Run `kind`'s pipeline for `env_name`; its summary joins `summaries` at once, so a failure still shows it."""
     config, runner = context.config, context.runner
     repo = context.repos[kind]
     names = names_for(config, env_name)
-    summary = report.EnvironmentSummary(env_name, kind)
+    summary = report.EnvironmentSummary(env_name, kind, check="did not finish")
+    summaries.append(summary)
     started = time.monotonic()
-    with runner.step(f"{env_name}: {kind} pipeline (checks, synth, deploy, verify)") as record:
-        commit = checkout(repo, config.branch_for(kind, env_name))
-        pipeline_stack = names.pipeline_stack_name(kind)
-        deployed = _deployed_template(context, kind, pipeline_stack)
-        synth = pipeline_steps.synth_step(deployed)
-        _install(context, repo, commit, synth.install)
-        pull, checks, synthesize = _split_synth_commands(synth.build)
-        for command in pull:
-            runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
-        if context.options.skip_checks:
-            runner.note("checks skipped (--skip-checks): make test runs them")
-        elif (kind, commit) in context.checked_commits:
-            runner.note(f"checks already passed at commit {commit[:10]}")
-        else:
-            for command in checks:
+    try:
+        with runner.step(f"{env_name}: {kind} pipeline (checks, synth, deploy, verify)") as record:
+            commit = checkout(repo, config.branch_for(kind, env_name))
+            pipeline_stack = names.pipeline_stack_name(kind)
+            deployed = _deployed_template(context, kind, pipeline_stack)
+            synth = pipeline_steps.synth_step(deployed)
+            _install(context, repo, commit, synth.install)
+            pull, checks, synthesize = _split_synth_commands(synth.build)
+            for command in pull:
+                runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
+            if context.options.skip_checks:
+                runner.note("checks skipped (--skip-checks): make test runs them")
+            elif (kind, commit) in context.checked_commits:
+                runner.note(f"checks already passed at commit {commit[:10]}")
+            else:
+                for command in checks:
+                    runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
+                context.checked_commits.add((kind, commit))
+            for command in synthesize:
                 runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
-            context.checked_commits.add((kind, commit))
-        for command in synthesize:
-            runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
-        stage = env_name.capitalize()
-        runner.run(
-            [
-                "cdk",
-                "deploy",
-                "--app",
-                buildspec.CDK_OUT,
-                "--require-approval",
-                "never",
-                "--progress",
-                "events",
-                "--profile",
-                lake_names(config).deployment_profile,
-                f"{pipeline_stack}/{stage}/*",
-            ],
-            cwd=repo.path,
-            env=repo.env,
-            label=f"cdk deploy {pipeline_stack}/{stage}/* → {config.env(env_name).account}",
-        )
-        summary.stacks = _stack_reports(context, repo, env_name, kind)
-        if kind == "infra":
-            summary.contract_present, summary.contract_expected = _contract_count(context, env_name)
-            missing = summary.contract_expected - summary.contract_present
-            if missing:
-                raise StepFailed(f"{missing} contract parameter(s) missing in {env_name}")
-        data_step = _data_step(repo)
-        if data_step and context.options.run_jobs:
-            summary.jobs = _run_data_step(context, repo, env_name, data_step)
-        for command in pipeline_steps.verify_step(deployed, stage).build:
-            runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
-        summary.check = "passed"
-        created = sum(r.created for r in summary.stacks)
-        record.detail = f"commit {commit[:10]}, {len(summary.stacks)} stacks, {created} resources created"
-    summary.seconds = time.monotonic() - started
-    return summary
+            stage = env_name.capitalize()
+            runner.run(
+                [
+                    "cdk",
+                    "deploy",
+                    "--app",
+                    buildspec.CDK_OUT,
+                    "--require-approval",
+                    "never",
+                    "--progress",
+                    "events",
+                    "--profile",
+                    lake_names(config).deployment_profile,
+                    f"{pipeline_stack}/{stage}/*",
+                ],
+                cwd=repo.path,
+                env=repo.env,
+                label=f"cdk deploy {pipeline_stack}/{stage}/* → {config.env(env_name).account}",
+            )
+            summary.stacks = _stack_reports(context, repo, env_name, kind)
+            _fail_on_unaccounted(summary)
+            if kind == "infra":
+                summary.contract_present, summary.contract_expected = _contract_count(context, env_name)
+                missing = summary.contract_expected - summary.contract_present
+                if missing:
+                    raise StepFailed(f"{missing} contract parameter(s) missing in {env_name}")
+            data_step = _data_step(repo)
+            if data_step and context.options.run_jobs:
+                summary.jobs = _run_data_step(context, repo, env_name, data_step)
+            for command in pipeline_steps.verify_step(deployed, stage).build:
+                runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
+            summary.check = "passed"
+            record.detail = f"commit {commit[:10]}, {_accounting_detail(summary)}"
+    finally:
+        summary.seconds = time.monotonic() - started
 
 
 def _deployed_template(context: Context, kind: str, pipeline_stack: str) -> Path:
@@ -411,6 +432,10 @@ def _stack_reports(context: Context, repo: RepoCopy, env_name: str, kind: str) -
     config = context.config
     account = config.env(env_name).account
     cloudformation = context.client("cloudformation", env_name)
+
+    def client(service: str) -> Any:
+        return context.client(service, env_name)
+
     stage_dirs = [
         p for p in (repo.path / buildspec.CDK_OUT).glob("assembly-*") if p.name.endswith(f"-{env_name.capitalize()}")
     ]
@@ -418,7 +443,7 @@ def _stack_reports(context: Context, repo: RepoCopy, env_name: str, kind: str) -
     for stage_dir in stage_dirs:
         for template in sorted(stage_dir.glob("*.template.json")):
             stack_name = _stack_name_of(stage_dir, template)
-            reports.append(report.stack_report(template, stack_name, account, cloudformation))
+            reports.append(report.stack_report(template, stack_name, account, cloudformation, client))
     if not reports:
         raise LakeopsError(f"no {kind} stage templates for {env_name} found under {repo.path / buildspec.CDK_OUT}")
     return reports
