@@ -26,7 +26,13 @@ class TinyStage(cdk.Stage):
     ) -> None:
         target = config.env(env_name)
         super().__init__(scope, construct_id, env=cdk.Environment(account=target.account, region=target.region))
-        stack = cdk.Stack(self, "Marker", stack_name=f"{config.prefix}-{env_name}-test-marker")
+        # protected where data is retained, as the apps' stateful stacks are
+        stack = cdk.Stack(
+            self,
+            "Marker",
+            stack_name=f"{config.prefix}-{env_name}-test-marker",
+            termination_protection=target.retain_data,
+        )
         ssm.StringParameter(stack, "Marker", string_value=env_name)
         if with_asset:
             # Asset publishing adds its own CodeBuild project and role to the pipeline (as Glue scripts do).

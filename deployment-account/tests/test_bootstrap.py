@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from datalake_config import LakeConfig, lake_names
+from datalake_config import LakeConfig, from_mapping, lake_names
 from datalake_config.publish import publisher_policy, publisher_role, publisher_trust_policy
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from lake_pipelines.execution_policy import MANAGED_POLICY_MAX_CHARS, execution_policy_parts
@@ -128,6 +128,25 @@ def test_plan_is_the_golden_ordered_list(example_config: LakeConfig) -> None:
     assert [s.command.display(ROOT) if s.command else None for s in steps] == GOLDEN_COMMANDS
     assert {s.name: s.notes for s in steps if s.notes} == GOLDEN_NOTES
     assert {s.region for s in steps} == {"eu-west-1"}
+
+
+def test_a_target_in_another_region_bootstraps_the_deployment_account_there_too(example_config: LakeConfig) -> None:
+    raw = example_config.model_dump(mode="json")
+    raw["environments"]["prod"]["region"] = "eu-central-1"
+    steps = build_plan(from_mapping(raw), _options())
+    bootstraps = [(s.account, s.region) for s in steps if s.kind is StepKind.CDK_BOOTSTRAP]
+    assert bootstraps == [
+        (DEP, "eu-west-1"),
+        (DEP, "eu-central-1"),  # the prod pipelines' cross-region support stack lives there
+        (DEV, "eu-west-1"),
+        (TEST, "eu-west-1"),
+        (PROD, "eu-central-1"),
+    ]
+    extra = next(s for s in steps if s.account == DEP and s.region == "eu-central-1")
+    assert extra.command is not None and extra.command.argv[2] == f"aws://{DEP}/eu-central-1"
+    # the example config keeps every account in one region: no extra step there
+    plain = build_plan(example_config, _options())
+    assert [s.region for s in plain if s.account == DEP and s.kind is StepKind.CDK_BOOTSTRAP] == ["eu-west-1"]
 
 
 def test_plan_command_prints_every_step_with_account_region_and_profile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from lake_pipelines import buildspec
 from lakeops.emulator.process import Emulator
 
 DEPLOYMENT, TARGET, REGION = "111111111111", "222222222222", "eu-west-1"
+SOURCE_ACTION_TYPE = {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +259,41 @@ def test_standalone_security_group_egress_is_really_authorized(emulator: Emulato
     group = client(emulator, "ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     pairs = [pair["GroupId"] for rule in group["IpPermissionsEgress"] for pair in rule.get("UserIdGroupPairs", [])]
     assert group_id in pairs
+
+
+def test_the_promotion_guard_finds_only_commits_a_pipeline_ran(emulator: Emulator) -> None:
+    """The guard's own shell line, run against the emulator: a commit the previous pipeline ran to success
+    passes, any other is refused (patch 7 keeps the execution's source revisions)."""
+    pipelines = client(emulator, "codepipeline")
+    name = "acme-lake-infra-dev-pipeline"
+    stage = {"name": "S", "actions": [{"name": "Src", "actionTypeId": SOURCE_ACTION_TYPE, "configuration": {}}]}
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    role = client(emulator, "iam").create_role(
+        RoleName="guard-test-pipeline", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    role = role["Role"]["Arn"]
+    artifacts = {"type": "S3", "location": "artifacts"}
+    pipelines.create_pipeline(
+        pipeline={"name": name, "roleArn": role, "artifactStore": artifacts, "stages": [stage, {**stage, "name": "T"}]}
+    )
+    revision = {"actionName": "Src", "revisionType": "COMMIT_ID", "revisionValue": "a" * 40}
+    pipelines.start_pipeline_execution(name=name, sourceRevisions=[revision])
+    (summary,) = pipelines.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]
+    assert summary["sourceRevisions"] == [{"actionName": "Src", "revisionId": "a" * 40}]
+
+    (guard,) = buildspec.promotion_guard_commands(name, "dev", "test", REGION)
+    env = {**os.environ, **emulator.client_env(), "AWS_ENDPOINT_URL": emulator.endpoint_url}
+    env["AWS_CA_BUNDLE"] = str(emulator.cert)
+    passed = _run_shell(guard, {**env, "LAKE_SOURCE_COMMIT": "a" * 40})
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    refused = _run_shell(guard, {**env, "LAKE_SOURCE_COMMIT": "b" * 40})
+    assert refused.returncode == 1 and "REFUSED" in refused.stdout and "lakeops promote dev test" in refused.stdout
+
+
+def _run_shell(line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # a buildspec command is a shell line: CodeBuild runs it in a shell, so the test does too
+    return subprocess.run(line, shell=True, env=env, capture_output=True, text=True, check=False)  # noqa: S602

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
+from lake_pipelines import buildspec
 from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
 from lake_pipelines.pipeline import (
     CDK_CLI_VERSION,
@@ -120,14 +121,18 @@ def test_pipeline_is_v2_named_and_in_the_deployment_account(
 
 
 @pytest.mark.parametrize("env", ["dev", "test", "prod"])
-def test_source_is_the_environment_branch_as_a_full_clone(
+def test_source_is_the_environment_branch_as_a_zip(
     env: str, example_config: LakeConfig, templates: dict[str, Any]
 ) -> None:
     (source,) = _actions(templates[env], "Source").values()
     config = source["Configuration"]
     assert config["BranchName"] == example_config.branch_for("infra", env)
     assert config["RepositoryName"] == example_config.repositories.infra.source.repository_name
-    assert config["OutputArtifactFormat"] == "CODEBUILD_CLONE_REF"
+    # no step needs git: the guard asks CodePipeline, so no build role may pull from the repository
+    assert config.get("OutputArtifactFormat", "CODE_ZIP") == "CODE_ZIP"
+    assert "codecommit:GitPull" not in json.dumps(
+        [r for r in templates[env]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    )
 
 
 @pytest.mark.parametrize("env", ["dev", "test", "prod"])
@@ -145,39 +150,44 @@ def test_the_example_config_asks_for_approval_on_prod_only(example_config: LakeC
 
 
 @pytest.mark.parametrize("env", ["dev", "test", "prod"])
-def test_promotion_guard_exactly_for_environments_with_a_predecessor(
+def test_promotion_guard_first_in_synth_exactly_for_environments_with_a_predecessor(
     env: str, example_config: LakeConfig, templates: dict[str, Any]
 ) -> None:
     template = templates[env]
-    actions = _actions(template, env.capitalize())
+    logical_id, project = _project(template, "Synth")
+    spec = json.loads(_buildspec_text(project))
+    install = spec["phases"]["install"]["commands"]
     previous = example_config.previous_environment(env)
+    assert not [a for a in _actions(template, env.capitalize()) if "Guard" in a]  # no separate, later step
+    statements = _role_statements(template, logical_id)
+    reads = [s for s in statements if "codepipeline:ListPipelineExecutions" in _as_list(s["Action"])]
     if previous is None:
-        assert "PromotionGuard" not in actions
-        assert not [k for k in _of_type(template, "AWS::CodeBuild::Project") if "PromotionGuard" in k]
+        assert not any("REFUSED" in c for c in install) and not reads
         return
-    guard = actions["PromotionGuard"]
-    assert guard["RunOrder"] == 1  # before approval and before any deployment
-    assert all(a["RunOrder"] > 1 for name, a in actions.items() if name != "PromotionGuard")
-    logical_id, project = _project(template, "PromotionGuard")
-    spec = _buildspec_text(project)
-    previous_branch = example_config.branch_for("infra", previous)
-    assert f"git fetch --no-tags origin +refs/heads/{previous_branch}:refs/remotes/origin/{previous_branch}" in spec
+    # the very first command of the pipeline's first build: before install, checks, synth and self-mutation
     assert (
-        f'git merge-base --is-ancestor \\"$CODEBUILD_RESOLVED_SOURCE_VERSION\\" refs/remotes/origin/{previous_branch}'
-        in spec
+        install[0]
+        == buildspec.promotion_guard_commands(
+            names_for(example_config, previous).pipeline_name("infra"), previous, env, "eu-west-1"
+        )[0]
     )
-    assert "exit 1" in spec
-    # the guard may pull from git and touch its artifacts, nothing else
-    actions_granted = {a for s in _role_statements(template, logical_id) for a in _as_list(s["Action"])}
-    assert actions_granted - {"codecommit:GitPull"} <= _ARTIFACT_AND_BUILD_ACTIONS
-    pulls = [s for s in _role_statements(template, logical_id) if "codecommit:GitPull" in _as_list(s["Action"])]
-    assert pulls and all(
-        _flat(r).endswith(
-            f":codecommit:eu-west-1:111111111111:{example_config.repositories.infra.source.repository_name}"
-        )
-        for s in pulls
-        for r in _as_list(s["Resource"])
-    )
+    previous_pipeline = names_for(example_config, previous).pipeline_name("infra")
+    assert f"--pipeline-name {previous_pipeline}" in install[0] and "exit 1" in install[0]
+    # the commit comes from the source action's own variable, not from git
+    (build,) = _actions(template, "Build").values()
+    variables = json.loads(build["Configuration"]["EnvironmentVariables"])
+    (commit,) = [v for v in variables if v["name"] == buildspec.SOURCE_COMMIT_VARIABLE]
+    assert commit["value"].endswith(".CommitId}") and commit["type"] == "PLAINTEXT"
+    # it may read the previous pipeline's executions and nothing else of CodePipeline
+    assert [_flat(r) for s in reads for r in _as_list(s["Resource"])] == [
+        f"arn:aws:codepipeline:eu-west-1:111111111111:{previous_pipeline}"
+    ]
+    assert all(_as_list(s["Action"]) == ["codepipeline:ListPipelineExecutions"] for s in reads)
+
+
+def test_self_mutation_runs_only_after_the_guard(templates: dict[str, Any]) -> None:
+    stages = [s["Name"] for s in _pipeline(templates["prod"])["Stages"]]
+    assert stages.index("Build") < stages.index("UpdatePipeline") < stages.index("Prod")
 
 
 # Actions every CodeBuild step of a CDK pipeline gets for its own logs, reports and artifacts.
@@ -222,9 +232,39 @@ def _flat(value: Any) -> str:
     return json.dumps(value)
 
 
-def test_prod_asks_for_approval_only_after_the_guard_passed(templates: dict[str, Any]) -> None:
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_termination_protection_is_applied_after_deploying_where_data_is_retained(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    """CDK Pipelines' change-set actions never apply a stack's termination protection: a step does."""
+    actions = _actions(templates[env], env.capitalize())
+    target = example_config.env(env)
+    if not target.retain_data:
+        assert "TerminationProtection" not in actions
+        return
+    protect = actions["TerminationProtection"]
+    deploys = [a for a in actions.values() if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+    assert all(a["RunOrder"] < protect["RunOrder"] for a in deploys)
+    assert protect["RunOrder"] < actions["Verify"]["RunOrder"]
+    logical_id, project = _project(templates[env], "TerminationProtection")
+    commands = json.loads(_buildspec_text(project))["phases"]["build"]["commands"]
+    deploy_role = f"arn:aws:iam::{target.account}:role/cdk-hnb659fds-deploy-role-{target.account}-{target.region}"
+    assert commands == buildspec.termination_protection_commands(
+        deploy_role, target.region, [f"acme-lake-{env}-test-marker"]
+    )
+    assumed = [s for s in _role_statements(templates[env], logical_id) if "sts:AssumeRole" in _as_list(s["Action"])]
+    assert [_flat(r) for s in assumed for r in _as_list(s["Resource"])] == [deploy_role]
+    granted = {a for s in _role_statements(templates[env], logical_id) for a in _as_list(s["Action"])}
+    assert granted - {"sts:AssumeRole"} <= _ARTIFACT_AND_BUILD_ACTIONS
+
+
+def test_the_example_config_retains_data_in_prod_only(example_config: LakeConfig) -> None:
+    # guards the parametrized test above against a config in which it would assert nothing interesting
+    assert [e for e in example_config.environment_names if example_config.env(e).retain_data] == ["prod"]
+
+
+def test_prod_asks_for_approval_before_any_deployment(templates: dict[str, Any]) -> None:
     actions = _actions(templates["prod"], "Prod")
-    assert actions["PromotionGuard"]["RunOrder"] < actions["Approve"]["RunOrder"]
     deploys = [a for a in actions.values() if a["ActionTypeId"]["Provider"] == "CloudFormation"]
     assert deploys and all(a["RunOrder"] > actions["Approve"]["RunOrder"] for a in deploys)
 
@@ -246,7 +286,9 @@ def test_synth_pulls_config_checks_then_synthesizes(
         "python -m pytest -q",
         "npx cdk synth -c config=.lake/config.json",
     ]
-    assert spec["phases"]["install"]["commands"] == ["npm ci --no-audit --no-fund", INDEX_LOGIN, PIP_INSTALL]
+    install = spec["phases"]["install"]["commands"]
+    guard = [install[0]] if example_config.previous_environment(env) else []  # the promotion guard, first
+    assert install == [*guard, "npm ci --no-audit --no-fund", INDEX_LOGIN, PIP_INSTALL]
 
 
 def test_synth_role_reads_only_the_global_config_secret(example_config: LakeConfig, templates: dict[str, Any]) -> None:
@@ -506,19 +548,17 @@ def connection_templates(example_config: LakeConfig, stage_factory: Any, module_
     }
 
 
-def test_connection_source_and_guard_use_only_that_connection(connection_templates: dict[str, Any]) -> None:
+def test_connection_source_is_read_by_the_source_action_only(connection_templates: dict[str, Any]) -> None:
     (source,) = _actions(connection_templates["test"], "Source").values()
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
     assert source["Configuration"]["FullRepositoryId"] == "acme/lake-etl"
     assert source["Configuration"]["BranchName"] == "release/test"
     assert source["Configuration"]["ConnectionArn"] == CONNECTION_ARN
-    logical_id, project = _project(connection_templates["prod"], "PromotionGuard")
-    spec = _buildspec_text(project)
-    # prod's predecessor is test, whose etl branch is overridden in this config
-    assert "refs/remotes/origin/release/test" in spec
-    assert "codecommit credential-helper" not in spec
-    uses = [s for s in _role_statements(connection_templates["prod"], logical_id) if "UseConnection" in json.dumps(s)]
-    assert uses and {r for s in uses for r in _as_list(s["Resource"])} == {CONNECTION_ARN}
+    _, project = _project(connection_templates["prod"], "Synth")
+    guard = json.loads(_buildspec_text(project))["phases"]["install"]["commands"][0]
+    # prod's predecessor is test: the guard asks test's pipeline, whatever branch test builds
+    assert "--pipeline-name acme-lake-etl-test" in guard and "REFUSED" in guard
+    assert "codecommit credential-helper" not in guard and "git " not in guard
 
 
 def test_every_role_using_the_connection_may_use_it_under_its_own_prefix(connection_templates: dict[str, Any]) -> None:
@@ -527,7 +567,7 @@ def test_every_role_using_the_connection_may_use_it_under_its_own_prefix(connect
     for env, template in connection_templates.items():
         policies = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
         using = [p for p in policies if "UseConnection" in json.dumps(p)]
-        assert len(using) >= 3, env  # the source action, the synth step and the verify step at least
+        assert len(using) == 1, env  # the source action's role: no build step clones the repository
         for policy in using:
             own = [
                 s
@@ -557,3 +597,25 @@ def test_unknown_repository_or_environment_is_refused(example_config: LakeConfig
             app, "B", config=example_config, repository="infra", environment="qa",
             stage_factory=stage_factory(example_config), verify_module=VERIFY_MODULE,
         )  # fmt: skip
+
+
+def test_a_target_in_another_region_synthesizes_with_its_support_stack(
+    example_config: LakeConfig, stage_factory: Any, module_dir: Path
+) -> None:
+    raw = example_config.model_dump(mode="json")
+    raw["environments"]["prod"]["region"] = "eu-central-1"
+    outdir = module_dir / "other-region"
+    stacks = _build(from_mapping(raw), "infra", outdir, stage_factory)
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    prod_stack = stacks["prod"].stack_name
+    # CDK Pipelines keeps the prod pipeline's artifacts for that region in a support stack of the deployment
+    # account there: what `lakeops bootstrap` bootstraps that region of the deployment account for
+    support = [
+        artifact["properties"].get("stackName", name)
+        for name, artifact in manifest["artifacts"].items()
+        if artifact.get("environment") == "aws://111111111111/eu-central-1"
+    ]
+    assert support == [f"{prod_stack}-support-eu-central-1"]
+    template = json.loads((outdir / f"{prod_stack}.template.json").read_text())
+    deploys = [a for a in _actions(template, "Prod").values() if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+    assert deploys and all(a["Region"] == "eu-central-1" for a in deploys)

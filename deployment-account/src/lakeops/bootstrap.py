@@ -172,6 +172,21 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
             stack_names=(BOOTSTRAP_STACK,),
         )
     ]
+    # A pipeline deploying to another region keeps a support stack (its artifact bucket there) in the deployment
+    # account in that region, published through the deployment account's bootstrap of that region.
+    other_regions = sorted({config.env(e).region for e in config.environment_names} - {deployment.region})
+    for region in other_regions:
+        steps.append(
+            Step(
+                StepKind.CDK_BOOTSTRAP,
+                f"bootstrap the deployment account in {region} (pipelines' cross-region support)",
+                deployment.account,
+                region,
+                dep_profile,
+                cdk("bootstrap", f"aws://{deployment.account}/{region}", "--profile", dep_profile),
+                stack_names=(BOOTSTRAP_STACK,),
+            )
+        )
     for env_name in config.environment_names:
         target = config.env(env_name)
         profile = profiles[env_name]

@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Sequence
 
 CONFIG_FILE = ".lake/config.json"
+# The commit the pipeline's source action fetched (its CommitId variable), given to the synth step.
+SOURCE_COMMIT_VARIABLE = "LAKE_SOURCE_COMMIT"
 CONFIG_DIRECTORY = ".lake"
 CDK_OUT = "cdk.out"
 
@@ -39,6 +41,50 @@ def python_install_commands(*, index_login: Sequence[str]) -> list[str]:
 def install_commands(*, index_login: Sequence[str]) -> list[str]:
     """Install the pinned CDK CLI (from package-lock.json) and the pinned Python dependencies."""
     return ["npm ci --no-audit --no-fund", *python_install_commands(index_login=index_login)]
+
+
+def promotion_guard_commands(previous_pipeline: str, previous_env: str, env_name: str, region: str) -> list[str]:
+    """Refuse the commit unless the previous environment's pipeline deployed *and verified* exactly this commit.
+
+    It runs first in the synth step, before anything installs or synthesizes, so a refused commit changes
+    nothing: not its environment and not its own pipeline (self-mutation comes after synth). It asks CodePipeline,
+    not git, so it needs no git credentials and works for CodeCommit and CodeConnections alike: an execution of
+    the previous pipeline that succeeded ran every step, its deployment and its Verify step included, for the
+    commit in its source revisions. `lakeops promote` fast-forwards, so the promoted commit is that same commit.
+    One shell line: the rehearsal runs each command in a shell of its own, CodeBuild in one.
+    """
+    query = "pipelineExecutionSummaries[?status=='Succeeded'].sourceRevisions[].revisionId"
+    commit = f'"${SOURCE_COMMIT_VARIABLE}"'
+    return [
+        f'test -n {commit} || {{ echo "REFUSED: the source action passed no commit id"; exit 1; }}; '
+        f"if aws codepipeline list-pipeline-executions --pipeline-name {shlex.quote(previous_pipeline)} "
+        f"--region {shlex.quote(region)} --query {shlex.quote(query)} --output text "
+        f"| tr -s '[:space:]' '\\n' | grep -qx {commit}; "
+        f'then echo "commit ${SOURCE_COMMIT_VARIABLE} was deployed and verified in {previous_env}"; '
+        f'else echo "REFUSED: commit ${SOURCE_COMMIT_VARIABLE} has no succeeded run of {previous_pipeline}: it was not '
+        f"deployed and verified in {previous_env} (or that pipeline cannot be read). Promote it through "
+        f'{previous_env} first: lakeops promote {previous_env} {env_name}"; exit 1; fi'
+    ]
+
+
+def termination_protection_commands(role_arn: str, region: str, stacks: Sequence[str]) -> list[str]:
+    """Turn on termination protection of `stacks`, as the target account's CDK deploy role (the bootstrap
+    template grants it cloudformation:UpdateTerminationProtection and trusts the deployment account).
+
+    One shell line per stack (each assumes the role anew): the rehearsal runs each command in a shell of its own.
+    `env -u AWS_PROFILE` lets the role's keys win over a profile the caller may have set.
+    """
+    assume = (
+        f"aws sts assume-role --role-arn {shlex.quote(role_arn)} --role-session-name lake-termination-protection "
+        "--query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text"
+    )
+    return [
+        f"set -- $({assume}) && test $# -eq 3 && "
+        'env -u AWS_PROFILE AWS_ACCESS_KEY_ID="$1" AWS_SECRET_ACCESS_KEY="$2" AWS_SESSION_TOKEN="$3" '
+        f"aws cloudformation update-termination-protection --enable-termination-protection "
+        f"--region {shlex.quote(region)} --stack-name {shlex.quote(stack)}"
+        for stack in stacks
+    ]
 
 
 def pull_config_commands(secret_name: str, region: str) -> list[str]:

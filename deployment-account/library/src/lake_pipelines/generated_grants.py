@@ -39,6 +39,17 @@ DESCRIBE_STACKS = "cdk deploy in the self-mutation step reads stack status; Desc
 LIST_BUCKETS = (
     "cdk deploy in the self-mutation step locates the bootstrap asset bucket, whose name it learns at run time."
 )
+REPLICATION_OBJECTS = (
+    "A pipeline deploying to another region keeps that region's artifacts in the replication bucket of its "
+    "cross-region support stack; CDK pipelines grants read/write on that one bucket's objects."
+)
+REPLICATION_KEY = (
+    "The replication bucket's key lives in the support stack of another region, so this stack cannot name its "
+    "ARN and CDK pipelines grants the artifact encrypt/decrypt actions on `*`; the key's own policy admits only "
+    "this account, and the statement is generated only for a pipeline with a cross-region support stack."
+)
+# The artifact actions CDK pipelines grants on a key (its own, or the cross-region one on `*`).
+ARTIFACT_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
 # The only actions CDK pipelines grants on `*`, and why.
 UNSCOPED_ACTIONS = {
     "cloudformation:DescribeStacks": DESCRIBE_STACKS,
@@ -60,6 +71,7 @@ class GeneratedGrants:
     bucket_logical_id: str
     key_logical_id: str | None
     global_config_alias: str
+    replication_buckets: tuple[str, ...] = ()  # flattened ARNs of the cross-region support stacks' buckets
 
     def reasons(self, document: Any) -> dict[str, str]:
         """Finding id (without the rule prefix) → reason, for every recognised wildcard in `document`."""
@@ -82,6 +94,11 @@ class GeneratedGrants:
             return ARTIFACT_OBJECTS
         if self.key_logical_id and resources == [f"<{self.key_logical_id}.Arn>"]:
             return ARTIFACT_KEY
+        replicated = {*self.replication_buckets, *(f"{b}/*" for b in self.replication_buckets)}
+        if resources and replicated and all(r in replicated for r in resources):
+            return REPLICATION_OBJECTS
+        if self.replication_buckets and resources == ["*"] and actions == ARTIFACT_KEY_ACTIONS:
+            return REPLICATION_KEY
         if resources and all(r.endswith(":log-group:/aws/codebuild/*") for r in resources):
             return SHARED_ASSET_ROLE
         if resources and all(r.endswith(":report-group/*") for r in resources):

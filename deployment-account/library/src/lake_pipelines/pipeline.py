@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 
 import aws_cdk as cdk
@@ -20,7 +19,7 @@ from datalake_config import LakeConfig, lake_names, names_for, tags
 from datalake_config.model import CodeCommitSource, ConnectionSource
 from lake_pipelines import buildspec
 from lake_pipelines.checks import acknowledge, enable_nag
-from lake_pipelines.generated_grants import GeneratedGrants
+from lake_pipelines.generated_grants import GeneratedGrants, flatten
 
 StageFactory = Callable[[Construct, str, str], cdk.Stage]
 
@@ -93,17 +92,32 @@ class BranchPipelineStack(cdk.Stack):
         index_login = buildspec.index_login_commands(
             lake.package_domain, deployment.account, lake.package_repository, deployment.region
         )
+        # The promotion guard is the synth step's first command: a commit that did not go through the previous
+        # environment stops before it can change anything, its own pipeline (self-mutation) included.
+        previous = config.previous_environment(environment)
+        guard = (
+            buildspec.promotion_guard_commands(
+                names_for(config, previous).pipeline_name(repository), previous, environment, deployment.region
+            )
+            if previous is not None
+            else []
+        )
         self.synth_step = pipelines.CodeBuildStep(
             "Synth",
             input=self.source,
-            install_commands=buildspec.install_commands(index_login=index_login),
+            env={buildspec.SOURCE_COMMIT_VARIABLE: self.source.source_attribute("CommitId")},
+            install_commands=[*guard, *buildspec.install_commands(index_login=index_login)],
             commands=[
                 *buildspec.pull_config_commands(lake.global_config_secret, deployment.region),
                 *buildspec.check_commands(),
                 *buildspec.synth_commands(),
             ],
             primary_output_directory=buildspec.CDK_OUT,
-            role_policy_statements=[*self._global_config_read_statements(), *self._package_index_read_statements()],
+            role_policy_statements=[
+                *self._global_config_read_statements(),
+                *self._package_index_read_statements(),
+                *self._promotion_guard_statements(previous),
+            ],
         )
         # The pulled config travels to the verify step as an artifact, so only the synth role reads the secret.
         self.config_output = self.synth_step.add_output_directory(buildspec.CONFIG_DIRECTORY)
@@ -133,20 +147,13 @@ class BranchPipelineStack(cdk.Stack):
         enable_nag(self.stage)
         self.pre_steps: list[pipelines.Step] = []
         self.approval_step: pipelines.ManualApprovalStep | None = None
-        self.guard_step: pipelines.CodeBuildStep | None = None
-        previous = config.previous_environment(environment)
-        if previous is not None:
-            self.guard_step = self._promotion_guard(previous)
-            self.pre_steps.append(self.guard_step)
         if target.require_approval:
+            # Nobody is asked to approve a commit the guard refused: the guard ran in synth, before this.
             self.approval_step = pipelines.ManualApprovalStep(
                 "Approve",
                 comment=f"Deploy {repository} commit to {environment} (account {target.account})?",
             )
             self.pre_steps.append(self.approval_step)
-        if self.guard_step is not None and self.approval_step is not None:
-            # Nobody is asked to approve a commit the guard would reject anyway.
-            self.approval_step.add_step_dependency(self.guard_step)
 
         self.verify_role_arn = self.format_arn(
             service="iam",
@@ -166,7 +173,12 @@ class BranchPipelineStack(cdk.Stack):
                 *self._package_index_read_statements(),
             ],
         )
-        self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=[self.verify_step])
+        self.protect_step = self._termination_protection_step(target.account, target.region)
+        post = [self.verify_step]
+        if self.protect_step is not None:
+            self.verify_step.add_step_dependency(self.protect_step)
+            post.insert(0, self.protect_step)
+        self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=post)
 
         self.pipeline.build_pipeline()
         self.topic = sns.Topic.from_topic_arn(
@@ -194,16 +206,12 @@ class BranchPipelineStack(cdk.Stack):
             self.codecommit_repository: codecommit.IRepository | None = codecommit.Repository.from_repository_name(
                 self, "SourceRepository", source.repository_name
             )
-            # A full clone (not a zip) so the promotion guard can ask git about other branches.
-            return pipelines.CodePipelineSource.code_commit(
-                self.codecommit_repository, branch, code_build_clone_output=True
-            )
+            # A zip of the commit, not a clone: no step needs git (the guard asks CodePipeline), so no build role
+            # needs git or connection permissions; only the source action reads the repository.
+            return pipelines.CodePipelineSource.code_commit(self.codecommit_repository, branch)
         self.codecommit_repository = None
         return pipelines.CodePipelineSource.connection(
-            f"{source.owner}/{source.repository_name}",
-            branch,
-            connection_arn=source.connection_arn,
-            code_build_clone_output=True,
+            f"{source.owner}/{source.repository_name}", branch, connection_arn=source.connection_arn
         )
 
     # --- permissions ------------------------------------------------------------------------------
@@ -278,49 +286,43 @@ class BranchPipelineStack(cdk.Stack):
             ),
         ]
 
-    def _git_pull_statements(self) -> list[iam.PolicyStatement]:
-        source = self.config.repository(self.repository_kind).source
-        if isinstance(source, ConnectionSource):
-            return [
-                iam.PolicyStatement(
-                    actions=[use_connection_action(source.connection_arn)], resources=[source.connection_arn]
-                )
-            ]
-        assert self.codecommit_repository is not None
+    def _promotion_guard_statements(self, previous: str | None) -> list[iam.PolicyStatement]:
+        """The guard reads the previous environment's pipeline executions: that pipeline, in this account."""
+        if previous is None:
+            return []
+        name = names_for(self.config, previous).pipeline_name(self.repository_kind)
         return [
-            iam.PolicyStatement(actions=["codecommit:GitPull"], resources=[self.codecommit_repository.repository_arn])
+            iam.PolicyStatement(
+                sid="PromotionGuardReadsThePreviousPipeline",
+                actions=["codepipeline:ListPipelineExecutions"],
+                resources=[self.format_arn(service="codepipeline", resource=name)],
+            )
         ]
 
-    # --- steps --------------------------------------------------------------------------------------
-    def _promotion_guard(self, previous: str) -> pipelines.CodeBuildStep:
-        """Fail unless the commit being deployed is already on the previous environment's branch."""
-        previous_branch = self.config.branch_for(self.repository_kind, previous)
-        remote_ref = f"refs/remotes/origin/{previous_branch}"
-        source = self.config.repository(self.repository_kind).source
-        credential_setup = (
-            [
-                "git config --global credential.helper '!aws codecommit credential-helper $@'",
-                "git config --global credential.UseHttpPath true",
-            ]
-            if isinstance(source, CodeCommitSource)
-            else []
+    def _termination_protection_step(self, account: str, region: str) -> pipelines.CodeBuildStep | None:
+        """Termination protection for the stage's stacks that ask for it (where the environment retains data).
+
+        CDK Pipelines deploys with CloudFormation change-set actions, which never apply a stack's
+        `termination_protection` (aws-cdk issues 17871, 30405; aws-cdk-lib 2.275's pipelines and
+        codepipeline-actions modules do not read it), unlike `cdk deploy`. This step turns it on after every
+        deployment, with the target's CDK deploy role, before the Verify step.
+        """
+        protected = [s for s in self.stage.node.children if isinstance(s, cdk.Stack) and s.termination_protection]
+        if not protected:
+            return None
+        qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        role_arn = self.format_arn(
+            service="iam",
+            region="",
+            account=account,
+            resource="role",
+            resource_name=f"cdk-{qualifier}-deploy-role-{account}-{region}",
         )
-        q_branch, q_ref = shlex.quote(previous_branch), shlex.quote(remote_ref)
         return pipelines.CodeBuildStep(
-            "PromotionGuard",
-            input=self.source,
-            commands=[
-                *credential_setup,
-                'test -n "$CODEBUILD_RESOLVED_SOURCE_VERSION" || '
-                '{ echo "REFUSED: CodeBuild did not resolve the source commit"; exit 1; }',
-                f"git fetch --no-tags origin +refs/heads/{q_branch}:{q_ref}",
-                f'if git merge-base --is-ancestor "$CODEBUILD_RESOLVED_SOURCE_VERSION" {q_ref}; then '
-                f'echo "commit $CODEBUILD_RESOLVED_SOURCE_VERSION is on {q_branch}: went through {previous}"; '
-                f'else echo "REFUSED: commit $CODEBUILD_RESOLVED_SOURCE_VERSION is not on branch {q_branch}; '
-                f'promote it through {previous} first (lakeops promote {previous} {self.environment_name})"; '
-                "exit 1; fi",
-            ],
-            role_policy_statements=self._git_pull_statements(),
+            "TerminationProtection",
+            commands=buildspec.termination_protection_commands(role_arn, region, [s.stack_name for s in protected]),
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
+            timeout=cdk.Duration.minutes(10),
         )
 
     def _use_connection_with_its_own_prefix(self) -> None:
@@ -351,11 +353,21 @@ class BranchPipelineStack(cdk.Stack):
         pipeline = self.pipeline.pipeline
         bucket = pipeline.artifact_bucket
         key = bucket.encryption_key
+        # A target in another region: CDK pipelines adds a support stack there, with a replication bucket.
+        supports = list(pipeline.cross_region_support.values())
         known = GeneratedGrants(
             bucket_logical_id=self._logical_id(bucket),
             key_logical_id=self._logical_id(key) if key is not None else None,
             global_config_alias=lake_names(self.config).global_config_key_alias,
+            replication_buckets=tuple(flatten(self.resolve(s.replication_bucket.bucket_arn)) for s in supports),
         )
+        for support in supports:
+            acknowledge(
+                support.replication_bucket,
+                "AwsSolutions-S1",
+                "The replication bucket holds transient pipeline artifacts for another region; CloudTrail records "
+                "access to it.",
+            )
         for construct in self.pipeline.node.find_all():
             if isinstance(construct, iam.CfnPolicy):
                 document = self.resolve(construct.policy_document)

@@ -15,6 +15,11 @@
    SSM parameters), which moto's service code does not accept; they are translated to the API's shapes.
 6. `AWS::EC2::SecurityGroupIngress`: moto authorizes the rule but gives the resource no physical id, so the
    rehearsal could not tell it was created; here its id is the rule's (`sgr-...`), as in CloudFormation.
+7. `StartPipelineExecution` drops its `sourceRevisions` and every execution summary lists none, so the
+   promotion guard (which asks which commits a pipeline deployed and verified) could never find one. Here an
+   execution keeps the COMMIT_ID revisions it was started with and its summary lists them, in the API's shape.
+   moto runs no action, so an execution counts as succeeded at once: the rehearsal starts one only after it
+   has played the whole pipeline run (synth, deploy, verify) for that commit itself.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ def apply() -> None:
     _add_update_termination_protection()
     _translate_cloudformation_properties()
     _identify_security_group_ingress()
+    _keep_pipeline_source_revisions()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -203,3 +209,33 @@ def _identify_security_group_ingress() -> None:
 
     ingress.create_from_cloudformation_json = classmethod(create)
     ingress.physical_resource_id = property(physical_resource_id)
+
+
+def _keep_pipeline_source_revisions() -> None:
+    from moto.codepipeline.models import PipelineExecution
+    from moto.codepipeline.responses import CodePipelineResponse
+
+    execution: Any = PipelineExecution
+    response: Any = CodePipelineResponse
+    original_start = response.start_pipeline_execution
+    original_summary = execution.to_summary_dict
+
+    def start_pipeline_execution(self: Any) -> str:
+        answer: str = original_start(self)
+        started = self.codepipeline_backend.get_pipeline_execution(
+            self._get_param("name"), json.loads(answer)["pipelineExecutionId"]
+        )
+        started.source_revisions = [
+            {"actionName": r["actionName"], "revisionId": r["revisionValue"]}
+            for r in self._get_param("sourceRevisions") or []
+            if r.get("revisionType") == "COMMIT_ID"
+        ]
+        return answer
+
+    def to_summary_dict(self: Any) -> dict[str, Any]:
+        summary: dict[str, Any] = original_summary(self)
+        summary["sourceRevisions"] = list(getattr(self, "source_revisions", []))
+        return summary
+
+    response.start_pipeline_execution = start_pipeline_execution
+    execution.to_summary_dict = to_summary_dict

@@ -30,7 +30,14 @@ from lakeops.emulator.process import Emulator
 from lakeops.errors import LakeopsError
 from lakeops.rehearsal import pipeline_steps, report
 from lakeops.rehearsal.runner import Runner, StepFailed
-from lakeops.rehearsal.workspace import RepoCopy, checkout, make_repositories, write_profiles
+from lakeops.rehearsal.workspace import (
+    RepoCopy,
+    checkout,
+    commit_directly,
+    make_repositories,
+    reset_branch,
+    write_profiles,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 APP_FOLDERS = {"infra": "infra-repo", "etl": "etl-jobs-repo"}
@@ -109,8 +116,12 @@ def rehearse(options: Options) -> int:
                 _bootstrap(context)
                 _deployment_account_summary(context, workdir, summaries)
                 context.repos = make_repositories(options.project_root, workdir, config, APP_FOLDERS)
+                refusal_played = False
                 for env_name in selected:
                     _promote_into(context, env_name)
+                    if not refusal_played and config.previous_environment(env_name) is not None:
+                        _refuse_a_direct_push(context, env_name)
+                        refusal_played = True
                     for kind in APP_FOLDERS:
                         _deploy_environment(context, env_name, kind, summaries)
             finally:
@@ -272,7 +283,12 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
             pipeline_stack = names.pipeline_stack_name(kind)
             deployed = _deployed_template(context, kind, pipeline_stack)
             synth = pipeline_steps.synth_step(deployed)
-            _install(context, repo, commit, synth.install)
+            guard, install = _split_guard(synth.install)
+            for command in guard:
+                runner.run(
+                    command, cwd=repo.path, env=_guard_env(config, commit), label=f"promotion guard {commit[:10]}"
+                )
+            _install(context, repo, commit, install)
             pull, checks, synthesize = _split_synth_commands(synth.build)
             for command in pull:
                 runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
@@ -305,6 +321,11 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
                 env=repo.env,
                 label=f"cdk deploy {pipeline_stack}/{stage}/* → {config.env(env_name).account}",
             )
+            protect = pipeline_steps.termination_protection_step(deployed, stage)
+            if protect is not None:
+                for command in protect.build:
+                    runner.run(command, cwd=repo.path, env=_profile_env(config), label=_shorten(command))
+                summary.protected = _protected_stacks(context, env_name, protect.build)
             summary.stacks = _stack_reports(context, repo, env_name, kind)
             _fail_on_unaccounted(summary)
             if kind == "infra":
@@ -317,10 +338,93 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
                 summary.jobs = _run_data_step(context, repo, env_name, data_step)
             for command in pipeline_steps.verify_step(deployed, stage).build:
                 runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
+            _record_succeeded_run(context, deployed, names.pipeline_name(kind), commit)
             summary.check = "passed"
             record.detail = f"commit {commit[:10]}, {_accounting_detail(summary)}"
     finally:
         summary.seconds = time.monotonic() - started
+
+
+def _shorten(command: str) -> str:
+    return "update-termination-protection " + command.rsplit("--stack-name ", 1)[-1]
+
+
+def _protected_stacks(context: Context, env_name: str, commands: Sequence[str]) -> list[str]:
+    """The stacks the step protected, each checked to have termination protection on (`cdk deploy` in the
+    rehearsal turns it on as well: the check proves the step's commands ran, not that only they did)."""
+    cloudformation = context.client("cloudformation", env_name)
+    stacks = [command.rsplit("--stack-name ", 1)[-1] for command in commands]
+    for stack in stacks:
+        if not cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("EnableTerminationProtection"):
+            raise StepFailed(f"{stack}: termination protection is off after the TerminationProtection step")
+    return stacks
+
+
+def _split_guard(install: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The Synth step's install phase as (promotion guard, installs): the guard runs for every commit, the
+    installs only when the repository's environment must be made again."""
+    guard = [c for c in install if buildspec.SOURCE_COMMIT_VARIABLE in c]
+    return guard, [c for c in install if c not in guard]
+
+
+def _guard_env(config: LakeConfig, commit: str) -> dict[str, str]:
+    # what the pipeline gives the step: the source action's CommitId, and the deployment account's credentials
+    return _profile_env(config) | {buildspec.SOURCE_COMMIT_VARIABLE: commit}
+
+
+def _record_succeeded_run(context: Context, deployed: Path, pipeline: str, commit: str) -> None:
+    """CodePipeline's record that `pipeline` deployed and verified `commit`, which the next environment's
+    promotion guard asks for. The rehearsal plays the pipeline, so once every step of the run has passed it
+    records the execution through the real API (StartPipelineExecution with the source revision; the emulator
+    runs no action, so the execution is a succeeded one)."""
+    revision = {
+        "actionName": pipeline_steps.source_action(deployed),
+        "revisionType": "COMMIT_ID",
+        "revisionValue": commit,
+    }
+    context.client("codepipeline").start_pipeline_execution(name=pipeline, sourceRevisions=[revision])
+
+
+def _refuse_a_direct_push(context: Context, env_name: str) -> None:
+    """A commit pushed straight to an environment branch (not promoted) is refused by that environment's
+    pipeline before it changes anything: the guard is the first command of its first build, before the install,
+    the checks, the synth and the pipeline's self-mutation."""
+    config, runner = context.config, context.runner
+    kind = next(iter(APP_FOLDERS))  # every repository's pipelines carry the same guard
+    repo = context.repos[kind]
+    branch = config.branch_for(kind, env_name)
+    names = names_for(config, env_name)
+    with runner.step(f"{env_name}: a commit pushed straight to {branch} ({kind}) is refused") as record:
+        promoted = checkout(repo, branch)
+        pipeline_stack = names.pipeline_stack_name(kind)
+        deployed = _deployed_template(context, kind, pipeline_stack)
+        guard, _ = _split_guard(pipeline_steps.synth_step(deployed).install)
+        if not guard:
+            raise StepFailed(f"the {env_name} {kind} pipeline's synth step has no promotion guard")
+        cloudformation = context.client("cloudformation")
+        before = cloudformation.describe_stacks(StackName=pipeline_stack)["Stacks"][0]
+        direct = commit_directly(repo, branch, f"a change pushed straight to {branch}, not promoted")
+        try:
+            for command in guard:
+                runner.run(
+                    command, cwd=repo.path, env=_guard_env(config, direct), label=f"promotion guard {direct[:10]}"
+                )
+        except StepFailed as refusal:
+            if "REFUSED" not in str(refusal):
+                raise
+        else:
+            raise StepFailed(
+                f"the promotion guard let commit {direct[:10]} into {env_name} without {branch}'s predecessor"
+            )
+        finally:
+            reset_branch(repo, branch, promoted)
+        after = cloudformation.describe_stacks(StackName=pipeline_stack)["Stacks"][0]
+        if after.get("LastUpdatedTime", after["CreationTime"]) != before.get("LastUpdatedTime", before["CreationTime"]):
+            raise StepFailed(f"{pipeline_stack} changed while the guard refused a commit")
+        record.detail = (
+            f"commit {direct[:10]} refused by the first command of {names.pipeline_name(kind)}; "
+            f"nothing after it ran, {pipeline_stack} unchanged"
+        )
 
 
 def _deployed_template(context: Context, kind: str, pipeline_stack: str) -> Path:

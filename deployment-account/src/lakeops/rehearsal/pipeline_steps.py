@@ -32,11 +32,33 @@ def verify_step(template: Path, stage: str) -> StepCommands:
     return _step(template, re.compile(rf"^Pipeline{re.escape(stage)}Verify[0-9A-F]{{8}}$"), f"{stage}/Verify")
 
 
-def _step(template: Path, logical_id: re.Pattern[str], label: str) -> StepCommands:
+def termination_protection_step(template: Path, stage: str) -> StepCommands | None:
+    """The step that turns on termination protection after a deployment, where the stage has one."""
+    pattern = re.compile(rf"^Pipeline{re.escape(stage)}TerminationProtection[0-9A-F]{{8}}$")
+    if not any(pattern.match(key) for key in _resources(template)):
+        return None
+    return _step(template, pattern, f"{stage}/TerminationProtection")
+
+
+def source_action(template: Path) -> str:
+    """The name of the pipeline's source action: the one whose revision a pipeline execution records."""
+    for resource in _resources(template).values():
+        if resource.get("Type") == "AWS::CodePipeline::Pipeline":
+            first = resource["Properties"]["Stages"][0]
+            return str(first["Actions"][0]["Name"])
+    raise LakeopsError(f"{template.name}: no CodePipeline pipeline in the template")
+
+
+def _resources(template: Path) -> dict[str, Any]:
     try:
         resources: dict[str, Any] = json.loads(template.read_text(encoding="utf-8"))["Resources"]
     except (OSError, ValueError, KeyError) as exc:
         raise LakeopsError(f"{template}: not a synthesized pipeline template ({exc})") from None
+    return resources
+
+
+def _step(template: Path, logical_id: re.Pattern[str], label: str) -> StepCommands:
+    resources = _resources(template)
     found = [r for key, r in resources.items() if r.get("Type") == "AWS::CodeBuild::Project" and logical_id.match(key)]
     if len(found) != 1:
         raise LakeopsError(f"{template.name}: expected one CodeBuild project for the {label} step, found {len(found)}")

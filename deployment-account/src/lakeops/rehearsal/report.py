@@ -155,6 +155,7 @@ class EnvironmentSummary:
     jobs: list[str] = field(default_factory=list)  # "group/job: rows in → rows out"
     seconds: float = 0.0
     check: str = ""
+    protected: list[str] = field(default_factory=list)  # stacks with termination protection switched on
 
     def count(self, category: Category) -> int:
         return sum(len(r.of(category)) for r in self.stacks)
@@ -222,6 +223,8 @@ def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool) 
         )
         for job in s.jobs:
             lines.append(f"{'':<18}job {job}")
+        if s.protected:
+            lines.append(f"{'':<18}termination protection on: {', '.join(s.protected)}")
     lines.append(
         "in template = created + handler not run + not emulated + listed + unaccounted, per row; "
         "AWS::CDK::Metadata (CDK's version report) is not counted."

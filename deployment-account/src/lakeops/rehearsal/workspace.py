@@ -69,6 +69,18 @@ def checkout(repo: RepoCopy, branch: str) -> str:
     return _git(repo.path, "rev-parse", "HEAD").strip()
 
 
+def commit_directly(repo: RepoCopy, branch: str, message: str) -> str:
+    """A commit made on `branch` itself, as a direct push would land it (not through a promotion)."""
+    checkout(repo, branch)
+    _git(repo.path, "commit", "--quiet", "--allow-empty", "--message", message)
+    return _git(repo.path, "rev-parse", "HEAD").strip()
+
+
+def reset_branch(repo: RepoCopy, branch: str, commit: str) -> None:
+    checkout(repo, branch)
+    _git(repo.path, "reset", "--quiet", "--hard", commit)
+
+
 def write_profiles(workdir: Path, config: LakeConfig, emulator: Emulator) -> dict[str, str]:
     """An AWS config file with the profiles `lakeops bootstrap` expects, each reaching its own account.
 
