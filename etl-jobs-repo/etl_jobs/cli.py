@@ -1,6 +1,6 @@
-"""`etl-jobs`: list the job groups, run a job or a whole group on local Spark, reprocess a window of a
-deployed job, and (for the rehearsal) run the groups against an emulated environment's buckets.
-Exit codes: 0 ok, 1 invalid input or failed run, 2 usage."""
+"""`etl-jobs`: list the job groups, create one, check one on its own, run a job or a whole group on local
+Spark, reprocess a window of a deployed job, and (for the rehearsal) run the groups against an emulated
+environment's buckets. Exit codes: 0 ok, 1 invalid input, failed run or failed check, 2 usage."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from datalake_config import PULLED_CONFIG_PATH, ConfigError, LakeConfig, load, n
 from datalake_config.cli import add_aws_options, aws_failure, sessions_from
 from etl_jobs import local_runner, reprocess
 from etl_jobs.emulated_run import EmulatedRunError
-from etl_jobs.spec import JOBS_DIR, SpecError, discover
+from etl_jobs.group_check import Paths, StepFailed
+from etl_jobs.scaffold import ScaffoldError
+from etl_jobs.spec import JOBS_DIR, REPOSITORY_DIR, SpecError, discover, trigger_overrides
 from lakejobs.io import DataQualityError
 
 T = TypeVar("T")
@@ -30,13 +32,51 @@ class CliError(RuntimeError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="etl-jobs", description="List, run locally and reprocess the ETL job groups of this repository."
+        prog="etl-jobs",
+        description="List, create, check, run locally and reprocess the ETL job groups of this repository.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    listing = commands.add_parser("list", help="job groups and their jobs, inputs and outputs")
+    listing = commands.add_parser(
+        "list", help="job groups with their trigger, jobs, inputs and outputs (partition columns included)"
+    )
     _add_jobs_dir(listing)
     listing.set_defaults(handler=_list)
+
+    new = commands.add_parser(
+        "new",
+        help="create a job group: group.yaml, one script per job, sample data and a test module",
+        description=(
+            "Create jobs/GROUP/ (group.yaml and one script per job), sample-data/GROUP/raw/... and "
+            "tests/jobs/test_GROUP.py, all passing ruff, mypy and pytest as written. The first job conforms "
+            "raw JSON lines (malformed records quarantined); each later job aggregates what it writes."
+        ),
+    )
+    new.add_argument("group", help="the group's name (its folder): lowercase letters, digits, underscores")
+    new.add_argument(
+        "--job", dest="jobs", action="append", required=True, metavar="NAME", help="a job, in run order; repeatable"
+    )
+    trigger = new.add_mutually_exclusive_group(required=True)
+    trigger.add_argument(
+        "--raw-prefix", metavar="PREFIX", help="start the group when an object lands under this raw-zone prefix"
+    )
+    trigger.add_argument("--schedule", metavar="EXPRESSION", help="start the group on 'rate(...)' or 'cron(...)'")
+    _add_root(new)
+    new.set_defaults(handler=_new)
+
+    check = commands.add_parser(
+        "check",
+        help="check one group alone: spec, script arguments, sample run, outputs, synth with cdk-nag, cfn-lint",
+    )
+    check.add_argument("group")
+    check.add_argument(
+        "--config",
+        type=Path,
+        help="shared config to synthesize with (default: .lake/config.json if pulled, else the example config)",
+    )
+    check.add_argument("--out", type=Path, help="keep the sample run's local lake here (default: a temporary folder)")
+    _add_root(check)
+    check.set_defaults(handler=_check)
 
     run = commands.add_parser("run", help="run one job on local Spark against local paths")
     run.add_argument("target", metavar="GROUP/JOB")
@@ -84,6 +124,15 @@ def _add_jobs_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs-dir", type=Path, default=JOBS_DIR, help="folder of job groups (default: jobs/)")
 
 
+def _add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPOSITORY_DIR,
+        help="repository folder holding jobs/, sample-data/ and tests/ (default: this repository)",
+    )
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=PULLED_CONFIG_PATH, help=f"shared config file (default: {PULLED_CONFIG_PATH})"
@@ -116,15 +165,50 @@ def _environment(config: LakeConfig, env_name: str) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     for group in discover(args.jobs_dir):
-        trigger = ", ".join(
-            t for t in (group.raw_prefix and f"raw objects under {group.raw_prefix}", group.schedule) if t
-        )
-        print(f"{group.name}  ({trigger})")
+        per_env = "".join(f"; {key}: {value}" for key, value in trigger_overrides(group.folder).items())
+        print(f"{group.name}  (started by {group.trigger_text()}{per_env})")
         for job in group.jobs:
             flags = ", ".join(f for f in ("bookmarks" if job.bookmarks else "", "vpc" if job.needs_vpc else "") if f)
             print(f"  {group.name}/{job.name}{f'  [{flags}]' if flags else ''}")
             print(f"    in:  {', '.join(f'{i.name} ({i.zone}:{i.prefix} {i.format})' for i in job.inputs)}")
-            print(f"    out: {', '.join(f'{o.name} ({o.zone}:{o.prefix} {o.format})' for o in job.outputs)}")
+            outputs = [
+                f"{o.name} ({o.zone}:{o.prefix} {o.format}"
+                + (f", partitioned by {', '.join(o.partition_by)}" if o.partition_by else "")
+                + ")"
+                for o in job.outputs
+            ]
+            print(f"    out: {', '.join(outputs)}")
+    return EXIT_OK
+
+
+def _new(args: argparse.Namespace) -> int:
+    from etl_jobs.scaffold import check_request, create_group
+
+    paths = Paths(args.root)
+    request = check_request(args.group, args.jobs, raw_prefix=args.raw_prefix, schedule=args.schedule, paths=paths)
+    written = create_group(request, paths)
+    print(f"created the job group {request.name} in {paths.root}:")
+    for path in written:
+        print(f"  {path.relative_to(paths.root)}")
+    print("next: make the schemas, rules, transforms and sample data your own (jobs/README.md), then")
+    print(f"  etl-jobs check {request.name}")
+    print(f"  pytest tests/jobs/test_{request.name}.py")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from etl_jobs.group_check import check_group, default_config_path
+
+    paths = Paths(args.root)
+    config = args.config or default_config_path(paths.root)
+    try:
+        seconds = check_group(args.group, paths=paths, config_path=config, keep_lake=args.out)
+    except StepFailed as failed:
+        for problem in failed.problems:
+            print(f"✘ {failed.step}: {problem}")
+        print(f"{args.group}: the check failed at step {failed.step!r}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.group}: every step passed in {seconds:.1f} s")
     return EXIT_OK
 
 
@@ -188,7 +272,14 @@ def _guarded(action: Callable[[], T]) -> T:
     """Every refusal of the ETL side (bad spec, names, arguments, a too-broken feed) as one line."""
     try:
         return action()
-    except (SpecError, local_runner.RunnerError, DataQualityError, reprocess.ReprocessError, EmulatedRunError) as exc:
+    except (
+        SpecError,
+        ScaffoldError,
+        local_runner.RunnerError,
+        DataQualityError,
+        reprocess.ReprocessError,
+        EmulatedRunError,
+    ) as exc:
         raise CliError(str(exc)) from None
     except (ClientError, BotoCoreError) as exc:
         raise CliError(aws_failure("etl-jobs", exc)) from None

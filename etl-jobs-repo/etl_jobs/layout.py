@@ -32,10 +32,12 @@ JOBS_PER_FAILURE_RULE = 25
 # Template bytes as CDK writes them (indented JSON, which is what CloudFormation receives). Size binds long
 # before the resource count: a job's role policy, Glue job, state machine states and the reasons of its
 # acknowledged cdk-nag findings take about 16 kB.
+# Each dataset prefix a job reads or writes (its inputs, outputs, quarantine and staging) is granted as three
+# object keys (`prefix/*`, and the two EMRFS keys beside it) and four listed prefixes.
 STACK_BYTES = 20_000
-JOB_BYTES = 15_500
-INPUT_BYTES = 700
-OUTPUT_BYTES = 1_300
+JOB_BYTES = 16_200
+INPUT_BYTES = 1_050
+OUTPUT_BYTES = 1_650
 COLUMN_BYTES = 60
 # A job with a partitioned output registers partitions: a catalog statement and a KMS-through-Glue statement
 # in its role policy; each partitioned output adds its table ARN there, a `--catalog_tables` entry and a

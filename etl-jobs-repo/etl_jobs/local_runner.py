@@ -1,4 +1,4 @@
-"""Run a job group's Glue jobs on local Spark against local paths: what `lakeops job run` drives.
+"""Run a job group's Glue jobs on local Spark against local paths: what `etl-jobs run` and `run-sample` drive.
 
 The job script is loaded from its group folder exactly as Glue would run it, its arguments are built from
 the group spec (`--input_<name>`, `--output_<name>`, `--partition_by_<output>`, `--quarantine_path`, the
@@ -18,9 +18,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from etl_jobs.spec import JOBS_DIR, Group, Job, Location, load_group
+from etl_jobs.spec import JOBS_DIR, REPOSITORY_DIR, Group, Job, Location, load_group
 
-SAMPLE_DATA_DIR = Path(__file__).resolve().parents[1] / "sample-data"
+# `sample-data/<group>/` is a miniature lake: `<zone>/<key prefix>/files`, as the deployed buckets hold them.
+SAMPLE_DATA_DIR = REPOSITORY_DIR / "sample-data"
 
 Echo = Callable[[str], None]
 

@@ -7,6 +7,7 @@ A group folder holds the job scripts (uploaded as Glue script assets), `group.ya
     prod/schedule: cron(0 4 * * ? *)
 
 Adding a group is adding a folder: the CDK app and the local runner both discover groups here.
+Paths in this module and in `etl-jobs` are relative to this repository's folder (`etl-jobs-repo/`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+# The repository's folder: `jobs/`, `sample-data/` and `tests/` sit directly under it.
+REPOSITORY_DIR = Path(__file__).resolve().parents[1]
+JOBS_DIR = REPOSITORY_DIR / "jobs"
 GROUP_FILE = "group.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 
@@ -161,6 +164,15 @@ class Group(_Strict):
             raise ValueError("a group needs raw_prefix (event trigger), schedule, or both")
         return self
 
+    def trigger_text(self) -> str:
+        """What starts the group, in words: `etl-jobs list` and `etl-jobs check` show it."""
+        triggers = []
+        if self.raw_prefix is not None:
+            triggers.append(f"objects created under raw/{self.raw_prefix}")
+        if self.schedule is not None:
+            triggers.append(f"schedule {self.schedule}")
+        return " or ".join(triggers)
+
     def job(self, name: str) -> Job:
         for job in self.jobs:
             if job.name == name:
@@ -187,13 +199,16 @@ def load_group(folder: Path, env: str | None = None, env_names: Sequence[str] | 
     data: dict[str, Any] = {**raw, "name": raw.get("name", folder.name), "folder": folder}
     if data["name"] != folder.name:
         raise SpecError(f"{spec_file}: name: must equal the folder name {folder.name!r}, got {data['name']!r}")
+    split = _types_split_at_a_comma(data)
+    if split:
+        raise SpecError(f"{spec_file}: {'; '.join(split)}")
     if env is not None:
         data = _apply_overrides(data, folder / OVERRIDES_FILE, env, env_names)
     try:
         group = Group.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
+            f"{_field_path(data, e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
         raise SpecError(f"{spec_file}: {problems}") from None
@@ -203,10 +218,90 @@ def load_group(folder: Path, env: str | None = None, env_names: Sequence[str] | 
     return group
 
 
+def _field_path(data: Mapping[str, Any], loc: Sequence[int | str]) -> str:
+    """A validation error's location with jobs, inputs and outputs named rather than numbered.
+
+    `jobs.conform.outputs.persons.columns` says where to look in group.yaml; `jobs.0.outputs.2.columns` does not.
+    """
+    parts: list[str] = []
+    node: Any = data
+    for step in loc:
+        item: Any = None
+        if isinstance(node, Mapping):
+            item = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            item = node[step]
+        name = (
+            item.get("name")
+            if isinstance(item, Mapping) and parts[-1:] in (["jobs"], ["inputs"], ["outputs"])
+            else None
+        )
+        parts.append(name if isinstance(name, str) and name else str(step))
+        node = item
+    return ".".join(parts)
+
+
+# What YAML leaves of `decimal(10,2)` in a flow-style map `{amount: decimal(10,2)}`: a plain value ends at a
+# comma there, so the type becomes `decimal(10` and `2)` turns into a key of its own (with no value).
+_SPLIT_TYPE_HEAD = re.compile(r"^decimal\(\s*\d+\s*$")
+_SPLIT_TYPE_TAIL = re.compile(r"^\s*\d+\s*\)$")
+
+
+def _types_split_at_a_comma(data: Mapping[str, Any]) -> list[str]:
+    """Column types YAML cut in two, each named by its field, with the fix (quoting) in the message."""
+    problems: list[str] = []
+    jobs = data.get("jobs")
+    for job_index, job in enumerate(jobs if isinstance(jobs, list) else []):
+        if not isinstance(job, Mapping):
+            continue
+        for kind in ("inputs", "outputs"):
+            locations = job.get(kind)
+            for location_index, location in enumerate(locations if isinstance(locations, list) else []):
+                if not isinstance(location, Mapping):
+                    continue
+                for field in ("columns", "partition_types"):
+                    types = location.get(field)
+                    if not isinstance(types, Mapping):
+                        continue
+                    path = _field_path(data, ["jobs", job_index, kind, location_index, field])
+                    heads = [(str(c), t) for c, t in types.items() if isinstance(t, str) and _SPLIT_TYPE_HEAD.match(t)]
+                    tails = [str(c) for c, t in types.items() if t is None and _SPLIT_TYPE_TAIL.match(str(c))]
+                    # Each split leaves its head and tail in map order, so the n-th head goes with the n-th tail.
+                    paired = len(heads) == len(tails)
+                    for number, (column, head) in enumerate(heads):
+                        whole = f"{head},{tails[number]}" if paired else f"{head},<scale>)"
+                        left = f"{column}: {head!r}" + (f" and a key {tails[number]!r}" if paired else "")
+                        problems.append(
+                            f"{path}.{column}: YAML split the type {whole} at its comma (in a flow-style map {{...}} "
+                            f"an unquoted value ends at ','), leaving {left}; quote the type: "
+                            f'{{{column}: "{whole}"}}, or write the map one column per line'
+                        )
+                    if tails and not heads:
+                        problems.append(
+                            f"{path}: key {tails[0]!r} is the tail of a type YAML split at its comma (in a flow-style "
+                            "map {...} an unquoted value ends at ','); quote the type, e.g. {amount: \"decimal(10,2)\"}"
+                        )
+    return problems
+
+
 def discover(jobs_dir: Path = JOBS_DIR, env: str | None = None, env_names: Sequence[str] | None = None) -> list[Group]:
     """Every group folder (one holding group.yaml), sorted by name for deterministic synth."""
     folders = sorted(p.parent for p in jobs_dir.glob(f"*/{GROUP_FILE}"))
     return [load_group(folder, env, env_names) for folder in folders]
+
+
+def trigger_overrides(folder: Path) -> dict[str, str]:
+    """`<env>/schedule` and `<env>/raw_prefix` entries of the group's overrides.yaml: triggers that differ per
+    environment, which a listing without a config must still show."""
+    overrides_file = folder / OVERRIDES_FILE
+    overrides = _read_yaml(overrides_file) if overrides_file.exists() else None
+    if not isinstance(overrides, Mapping):
+        return {}
+    return {
+        str(key): str(value)
+        for key, value in overrides.items()
+        if re.fullmatch(r"[a-z][a-z0-9]*/(schedule|raw_prefix)", str(key))
+    }
 
 
 def _apply_overrides(

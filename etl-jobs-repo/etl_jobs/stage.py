@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from etl_jobs.group_stack import EtlGroupStack
 from etl_jobs.layout import check_names, plan_parts
 from etl_jobs.library import LIBRARY_DIR, build_library_zip
 from etl_jobs.shared_stack import EtlSharedStack
-from etl_jobs.spec import JOBS_DIR, discover
+from etl_jobs.spec import JOBS_DIR, SpecError, discover
 from lake_pipelines.role_boundary import bound_stage_roles
 
 
 class EtlStage(cdk.Stage):
-    """Composes the ETL stacks of `env_name` for the groups found in `jobs_dir`."""
+    """Composes the ETL stacks of `env_name` for the groups found in `jobs_dir` (or only the groups named in
+    `only`, with the shared stack they need: what `etl-jobs check <group>` synthesizes)."""
 
     def __init__(
         self,
@@ -30,6 +32,7 @@ class EtlStage(cdk.Stage):
         env_name: str,
         jobs_dir: Path = JOBS_DIR,
         library_dir: Path = LIBRARY_DIR,
+        only: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         environment = config.env(env_name)
@@ -44,8 +47,13 @@ class EtlStage(cdk.Stage):
         self.node.set_context("@aws-cdk/aws-iam:minimizePolicies", True)
         bound_stage_roles(self, config)  # every role the stage creates stays inside the lake's boundary
         names = names_for(config, env_name)
-        self.groups = discover(jobs_dir, env_name, config.environment_names)
-        check_names(self.groups, names)
+        discovered = discover(jobs_dir, env_name, config.environment_names)
+        # Physical names must not clash with any group that deploys beside these, built here or not.
+        check_names(discovered, names)
+        unknown = sorted(set(only or ()) - {group.name for group in discovered})
+        if unknown:
+            raise SpecError(f"{jobs_dir}: no job group {', '.join(unknown)}")
+        self.groups = [group for group in discovered if only is None or group.name in only]
         for key, value in tags(config, env_name, "etl").items():
             cdk.Tags.of(self).add(key, value)
         # Built inside this stage's assembly folder: synth reads local files only, no Docker.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,15 +37,3 @@ def assert_same_rows(actual: Any, expected: Any) -> None:
 @pytest.fixture(scope="session")
 def same_rows() -> Callable[[Any, Any], None]:
     return assert_same_rows
-
-
-@pytest.fixture(scope="session")
-def written_columns(spark: Any) -> Callable[[Any], dict[str, str]]:
-    """Column → Hive type as stored in a dataset's data files (partition columns live in paths, not files)."""
-
-    def columns(path: Any) -> dict[str, str]:
-        files = sorted(Path(path).rglob("*.parquet"))
-        assert files, f"no parquet files under {path}"
-        return {f.name: f.dataType.simpleString() for f in spark.read.parquet(str(files[0])).schema.fields}
-
-    return columns

@@ -1,4 +1,6 @@
-"""`etl-jobs list|run|run-sample`: usage errors exit non-zero with a clear message; a real local run."""
+"""`etl-jobs list|run|run-sample`: usage errors exit non-zero with a clear message; a real local run.
+
+(`etl-jobs new` and `check` are tested in test_scaffold.py.)"""
 
 from __future__ import annotations
 
@@ -12,11 +14,14 @@ from etl_jobs.cli import main as etl_jobs
 from etl_jobs.local_runner import SAMPLE_DATA_DIR
 
 
-def test_list_shows_groups_jobs_and_locations(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_groups_triggers_jobs_locations_and_partitions(capsys: pytest.CaptureFixture[str]) -> None:
     assert etl_jobs(["list"]) == 0
     out = capsys.readouterr().out
+    assert "legislators  (started by objects created under raw/legislators/)" in out
+    assert "customer_cdc  (started by objects created under raw/customer_cdc/; prod/schedule: rate(1 hour))" in out
     assert "customer_cdc/merge_current  [bookmarks]" in out
     assert "raw_persons (raw:legislators/persons/ json)" in out
+    assert "history (curated:legislators/history/ parquet, partitioned by organization_type)" in out
 
 
 @pytest.mark.parametrize(

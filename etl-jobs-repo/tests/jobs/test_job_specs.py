@@ -1,51 +1,35 @@
-"""Every job script agrees with its group.yaml, and the local runner refuses bad requests before Spark starts."""
+"""Every job script agrees with its group.yaml, and the local runner refuses bad requests before Spark starts.
+
+Nothing here lists the groups: each test runs on whatever `jobs/` holds, so a new group folder is checked
+without editing this file.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from etl_jobs.local_runner import RunnerError, job_argv, load_job_module, quarantine_path, resolve, run_job
-from etl_jobs.spec import JOBS_DIR, SpecError, discover, load_group
-from lakejobs.args import PLATFORM_ARGS
+from etl_jobs.group_check import argument_problems
+from etl_jobs.local_runner import RunnerError, quarantine_path, resolve, run_job
+from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover, load_group
 
 GROUPS = discover(JOBS_DIR)
 JOBS = [(group, job) for group in GROUPS for job in group.jobs]
 
 
-def test_the_example_groups_are_discovered() -> None:
-    assert [g.name for g in GROUPS] == ["customer_cdc", "legislators"]
+def test_every_folder_in_jobs_is_a_discovered_group() -> None:
+    # A folder whose group.yaml is missing or misnamed (group.yml) would silently never deploy.
+    folders = sorted(p.name for p in JOBS_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    assert [g.name for g in GROUPS] == folders, "every folder in jobs/ needs a group.yaml"
+    assert GROUPS, "jobs/ ships example groups"
 
 
 @pytest.mark.parametrize(("group", "job"), JOBS, ids=[f"{g.name}/{j.name}" for g, j in JOBS])
-def test_script_arguments_match_the_spec(group, job) -> None:  # type: ignore[no-untyped-def]
-    module = load_job_module(group, job)
-    declared = set(module.ARGS.names) - {a.name for a in PLATFORM_ARGS}
-    from_spec = (
-        {f"input_{i.name}" for i in job.inputs}
-        | {f"output_{o.name}" for o in job.outputs}
-        | {name.removeprefix("--") for name in job.arguments}
-        | {name.removeprefix("--") for name in job.partition_arguments()}
-    )
-    assert declared == from_spec
-    # The argument list a deployed run gets parses (platform arguments included).
-    argv = job_argv(
-        group,
-        job,
-        {i.name: f"s3://bucket/{i.prefix}" for i in job.inputs},
-        {o.name: f"s3://bucket/{o.prefix}" for o in job.outputs},
-        quarantine="s3://bucket/quarantine/",
-    )
-    argv += ["--JOB_NAME", "x", "--job-bookmark-option", "job-bookmark-enable", "--TempDir", "s3://bucket/tmp/"]
-    parsed = module.ARGS.parse(argv)
-    assert parsed["group_name"] == group.name
-    if job.quarantine:
-        assert parsed["quarantine_path"] == "s3://bucket/quarantine/"
-    for output in job.outputs:
-        if output.partition_by:
-            assert parsed[f"partition_by_{output.name}"] == tuple(output.partition_by)
+def test_script_arguments_match_the_spec(group: Group, job: Job) -> None:
+    assert argument_problems(group, job) == []
 
 
 def test_scripts_import_awsglue_only_under_main() -> None:
@@ -57,7 +41,8 @@ def test_scripts_import_awsglue_only_under_main() -> None:
 
 
 def test_runner_refusals_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(RunnerError, match=r"no job group 'nope'.*groups: customer_cdc, legislators"):
+    listed = re.escape(", ".join(g.name for g in GROUPS))
+    with pytest.raises(RunnerError, match=rf"no job group 'nope'.*groups: {listed}$"):
         resolve("nope", "x")
     with pytest.raises(RunnerError, match=r"no job 'merge'.*conform_events, merge_current"):
         resolve("customer_cdc", "merge")
@@ -81,7 +66,7 @@ def test_runner_refusals_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_quarantine_location_is_the_first_output_zone_under_group_and_job() -> None:
-    group = next(g for g in GROUPS if g.name == "customer_cdc")
+    group = load_group(JOBS_DIR / "customer_cdc")
     assert group.job("conform_events").quarantine_location(group.name) == (
         "conformed",
         "quarantine/customer_cdc/conform_events/",
@@ -95,7 +80,7 @@ def test_quarantine_location_is_the_first_output_zone_under_group_and_job() -> N
     )
 
 
-PARTITIONED_OUTPUT = {
+PARTITIONED_OUTPUT: dict[str, object] = {
     "name": "totals",
     "zone": "curated",
     "prefix": "orders/totals/",
@@ -118,7 +103,10 @@ PARTITIONED_OUTPUT = {
         ),
         ({"columns": {"total": "double", "day": "date"}}, r"partition column\(s\) day must not also be in columns"),
         ({"partition_by": ["day", "day"], "partition_types": {"day": "date"}}, "partition_by: listed twice: day"),
-        ({"partition_types": {"currency": "text", "day": "date"}}, "partition_types.currency: String should match"),
+        (
+            {"partition_types": {"currency": "text", "day": "date"}},
+            "jobs.totals.outputs.totals.partition_types.currency: String should match",
+        ),
         ({"partition_by": ["Day"], "partition_types": {"Day": "date"}}, "partition_by.0: String should match"),
     ],
 )
@@ -137,6 +125,45 @@ def test_partitioning_is_declared_on_outputs_and_becomes_job_arguments(tmp_path:
     write_group(tmp_path, outputs=[PARTITIONED_OUTPUT], inputs=[{**PARTITIONED_OUTPUT, "name": "previous"}])
     with pytest.raises(SpecError, match="inputs previous: partition_by is declared on the output"):
         load_group(tmp_path / "orders")
+
+
+def test_a_type_yaml_split_at_its_comma_is_named_with_the_fix(tmp_path: Path) -> None:
+    write_group(tmp_path, outputs=[])
+    flow_style = "{name: totals, zone: curated, prefix: orders/totals/, columns: {day: date, amount: decimal(10,2)}}"
+    spec = tmp_path / "orders" / "group.yaml"
+    spec.write_text(spec.read_text().replace("outputs: []", f"outputs:\n  - {flow_style}"))
+    with pytest.raises(SpecError) as raised:
+        load_group(tmp_path / "orders")
+    message = str(raised.value)
+    assert "jobs.totals.outputs.totals.columns.amount: YAML split the type decimal(10,2) at its comma" in message
+    assert "leaving amount: 'decimal(10' and a key '2)'" in message
+    assert 'quote the type: {amount: "decimal(10,2)"}' in message
+    # The two ways the message offers both load.
+    spec.write_text(spec.read_text().replace("decimal(10,2)", '"decimal(10,2)"'))
+    assert load_group(tmp_path / "orders").jobs[0].outputs[0].columns["amount"] == "decimal(10,2)"
+    write_group(tmp_path, outputs=[{"name": "totals", "zone": "curated", "prefix": "orders/totals/"}])
+    block_style = "\n    columns:\n      day: date\n      amount: decimal(10,2)\n"
+    spec.write_text(spec.read_text().rstrip("\n") + block_style)
+    assert load_group(tmp_path / "orders").jobs[0].outputs[0].columns == {"day": "date", "amount": "decimal(10,2)"}
+
+
+def test_argument_problems_say_what_the_script_and_the_spec_disagree_on(tmp_path: Path) -> None:
+    write_group(tmp_path, outputs=[PARTITIONED_OUTPUT])
+    script = tmp_path / "orders" / "totals.py"
+    head = 'from lakejobs.args import Arg, job_args\n\nmain = print\nARGS = job_args(Arg("input_orders"), '
+    script.write_text(head + 'Arg("output_totals"), Arg("currency"))\n')
+    group = load_group(tmp_path / "orders")
+    assert argument_problems(group, group.jobs[0]) == [
+        "orders/totals: group.yaml gives --partition_by_totals but totals.py does not declare it "
+        "(add Arg(...) to ARGS)",
+        "orders/totals: totals.py declares --currency but group.yaml does not give it (an input, output, "
+        "partitioned output or `arguments:` entry)",
+    ]
+    script.write_text(head + 'Arg("output_totals"), Arg("partition_by_totals"))\n')
+    (problem,) = argument_problems(group, group.jobs[0])
+    assert "--partition_by_totals parses as 'day,currency', not ('day', 'currency') (declare it Arg(..., tuple))" in (
+        problem
+    )
 
 
 def write_group(root: Path, *, outputs: list[dict[str, object]], inputs: list[dict[str, object]] | None = None) -> None:

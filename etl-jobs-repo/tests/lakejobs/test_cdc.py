@@ -106,7 +106,11 @@ scenarios_strategy = st.lists(st.tuples(events_strategy, events_strategy), min_s
 
 
 def tagged(scenarios: list[Scenario], pick: Callable[[Scenario], list[Event]]) -> list[Event]:
-    return [(f"{n}:{key}", *rest) for n, scenario in enumerate(scenarios) for key, *rest in pick(scenario)]
+    return [
+        (f"{n}:{key}", op, ts, seq, value)
+        for n, scenario in enumerate(scenarios)
+        for key, op, ts, seq, value in pick(scenario)
+    ]
 
 
 def to_model(result: MergeResult) -> Model:
