@@ -110,6 +110,8 @@ GOLDEN_NOTES = {
     "deploy the deployment-account stack": (
         "creates the package index: CodeArtifact domain acme-lake-packages, repository acme-lake-python "
         "(upstream acme-lake-public-pypi, connected to public:pypi)",
+        "creates acme-lake-environment-branch-protection: attach it to the developers' roles or groups "
+        "(direct pushes to environment branches after the first are denied; lakeops promote moves them)",
     ),
     "release the shared packages to the package index": (
         "builds the wheels from the folders above and publishes the versions the index does not hold yet",

@@ -124,6 +124,27 @@ def test_codecommit_repositories_named_as_configured(example_config: LakeConfig,
 
 
 # --- the team's package index ------------------------------------------------------------------------------
+def test_environment_branches_after_the_first_are_protected_from_direct_pushes(
+    example_config: LakeConfig, template: Template
+) -> None:
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    (policy,) = [p for p in policies.values() if p["Properties"]["ManagedPolicyName"].endswith("branch-protection")]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert {"codecommit:GitPush", "codecommit:DeleteBranch", "codecommit:MergePullRequestByThreeWay"} <= set(
+        statement["Action"]
+    )
+    protected = statement["Condition"]["StringEqualsIfExists"]["codecommit:References"]
+    later = example_config.environment_names[1:]
+    assert protected == sorted(
+        {f"refs/heads/{example_config.branch_for(k, e)}" for k in ("infra", "etl") for e in later}
+    )
+    assert "refs/heads/dev" not in protected  # the first branch is where work lands
+    # a call naming no reference is not let through (the CodeCommit User Guide's pattern)
+    assert statement["Condition"]["Null"] == {"codecommit:References": "false"}
+    assert len(statement["Resource"]) == 2  # both repositories
+
+
 def test_package_domain_is_encrypted_with_its_own_rotated_key_usable_by_codeartifact_only(
     example_config: LakeConfig, template: Template
 ) -> None:

@@ -258,6 +258,39 @@ def test_termination_protection_is_applied_after_deploying_where_data_is_retaine
     assert granted - {"sts:AssumeRole"} <= _ARTIFACT_AND_BUILD_ACTIONS
 
 
+def test_a_verified_infra_deployment_starts_the_etl_pipeline_of_its_environment(
+    example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    for env, template in templates.items():  # these are the infra pipelines
+        actions = _actions(template, env.capitalize())
+        start = actions["StartDownstream"]
+        assert start["RunOrder"] > actions["Verify"]["RunOrder"]
+        logical_id, project = _project(template, "StartDownstream")
+        etl = names_for(example_config, env).pipeline_name("etl")
+        commands = json.loads(_buildspec_text(project))["phases"]["build"]["commands"]
+        assert commands == buildspec.start_pipeline_commands(etl, "eu-west-1")
+        statements = _role_statements(template, logical_id)
+        starts = [s for s in statements if "codepipeline:StartPipelineExecution" in _as_list(s["Action"])]
+        assert [_flat(r) for s in starts for r in _as_list(s["Resource"])] == [
+            f"arn:aws:codepipeline:eu-west-1:111111111111:{etl}"
+        ]
+
+
+def test_the_etl_pipelines_start_nothing(connection_templates: dict[str, Any]) -> None:
+    for env, template in connection_templates.items():  # the etl pipelines
+        assert "StartDownstream" not in _actions(template, env.capitalize())
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_steps_have_explicit_timeouts_and_verify_reads_only_where_data_is_retained(
+    env: str, example_config: LakeConfig, templates: dict[str, Any]
+) -> None:
+    _, synth = _project(templates[env], "Synth")
+    _, verify = _project(templates[env], "Verify")
+    assert synth["Properties"]["TimeoutInMinutes"] == 60
+    assert verify["Properties"]["TimeoutInMinutes"] == (20 if example_config.env(env).retain_data else 180)
+
+
 def test_the_example_config_retains_data_in_prod_only(example_config: LakeConfig) -> None:
     # guards the parametrized test above against a config in which it would assert nothing interesting
     assert [e for e in example_config.environment_names if example_config.env(e).retain_data] == ["prod"]

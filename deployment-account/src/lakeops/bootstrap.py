@@ -30,7 +30,8 @@ from botocore.exceptions import ClientError
 
 from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.aws import Sessions, partition_of
-from datalake_config.naming import PUBLIC_PYPI_CONNECTION
+from datalake_config.model import CodeCommitSource
+from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES
 from datalake_config.publish import PublisherRole, PublishError, plan_publish, publisher_role
 from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, stage_role_boundary
 from lakeops.errors import LakeopsError
@@ -278,8 +279,14 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
         f"{lake.package_repository} (upstream {lake.package_upstream_repository}, "
         f"connected to {PUBLIC_PYPI_CONNECTION})"
     )
+    deployment_notes = [package_index]
+    if any(isinstance(config.repository(k).source, CodeCommitSource) for k in REPOSITORIES):
+        deployment_notes.append(
+            f"creates {config.prefix}-environment-branch-protection: attach it to the developers' roles or groups "
+            "(direct pushes to environment branches after the first are denied; lakeops promote moves them)"
+        )
     steps.append(
-        deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack", [package_index])
+        deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack", deployment_notes)
     )
     publish = ["lakeops", "config", "publish", "--yes", "--config", config_path, "--profile", dep_profile]
     if options.endpoint_url:

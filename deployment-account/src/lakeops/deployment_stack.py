@@ -54,6 +54,7 @@ class DeploymentAccountStack(cdk.Stack):
                 )
                 repository.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
                 self.repositories[kind] = repository
+        self.branch_protection = self._branch_protection(config)
 
         self.config_key = kms.Key(
             self,
@@ -115,6 +116,52 @@ class DeploymentAccountStack(cdk.Stack):
         cdk.CfnOutput(self, "PipelineTopicArn", value=self.topic.topic_arn)
         cdk.CfnOutput(self, "PackageDomainName", value=lake.package_domain)
         cdk.CfnOutput(self, "PackageRepositoryName", value=lake.package_repository)
+
+    def _branch_protection(self, config: LakeConfig) -> iam.ManagedPolicy | None:
+        """A managed policy denying direct pushes, merges and deletes on every environment branch but the first.
+
+        CodeCommit has no repository policy, so protection is an identity policy: attach it to the developers'
+        roles or groups (everyone but whoever runs `lakeops promote --push`). It is the CodeCommit User Guide's
+        "limit pushes and merges to branches" statement (`codecommit:References`, with the Null condition so a
+        call that names no reference is not let through). The promotion guard holds even without it.
+        """
+        if not self.repositories:
+            return None
+        protected = {
+            f"refs/heads/{config.branch_for(kind, env)}"
+            for kind in self.repositories
+            for env in config.environment_names[1:]
+        }
+        policy = iam.ManagedPolicy(
+            self,
+            "EnvironmentBranchProtection",
+            managed_policy_name=f"{config.prefix}-environment-branch-protection",
+            description="Attach to developers: environment branches after the first move only by lakeops promote",
+            statements=[
+                iam.PolicyStatement(
+                    sid="OnlyPromotionsMoveEnvironmentBranches",
+                    effect=iam.Effect.DENY,
+                    actions=[
+                        "codecommit:GitPush",
+                        "codecommit:DeleteBranch",
+                        "codecommit:PutFile",
+                        "codecommit:MergeBranchesByFastForward",
+                        "codecommit:MergeBranchesBySquash",
+                        "codecommit:MergeBranchesByThreeWay",
+                        "codecommit:MergePullRequestByFastForward",
+                        "codecommit:MergePullRequestBySquash",
+                        "codecommit:MergePullRequestByThreeWay",
+                    ],
+                    resources=[r.repository_arn for r in self.repositories.values()],
+                    conditions={
+                        "StringEqualsIfExists": {"codecommit:References": sorted(protected)},
+                        "Null": {"codecommit:References": "false"},
+                    },
+                )
+            ],
+        )
+        cdk.CfnOutput(self, "EnvironmentBranchProtectionPolicy", value=policy.managed_policy_arn)
+        return policy
 
     def _package_index(self, config: LakeConfig) -> None:
         """The CodeArtifact domain the pipelines install the team's packages from, the public index as upstream."""

@@ -87,6 +87,11 @@ def termination_protection_commands(role_arn: str, region: str, stacks: Sequence
     ]
 
 
+def start_pipeline_commands(pipeline: str, region: str) -> list[str]:
+    """Start another pipeline (one that reads what this one deployed)."""
+    return [f"aws codepipeline start-pipeline-execution --name {shlex.quote(pipeline)} --region {shlex.quote(region)}"]
+
+
 def pull_config_commands(secret_name: str, region: str) -> list[str]:
     """Read the published global config into `CONFIG_FILE`; the only secret the build ever reads."""
     return [

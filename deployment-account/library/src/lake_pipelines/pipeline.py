@@ -47,6 +47,17 @@ CODEARTIFACT_LOGIN_REASON = (
 
 CODESTAR_USE_CONNECTION = "codestar-connections:UseConnection"
 
+# Explicit step timeouts (CodeBuild's default is 60 minutes for every step). The verify role's credentials renew
+# themselves (lake_pipelines.verify), so a check may outlast the one-hour cap of a chained role session.
+SYNTH_TIMEOUT = cdk.Duration.minutes(60)
+VERIFY_TIMEOUT = cdk.Duration.hours(3)
+VERIFY_READ_ONLY_TIMEOUT = cdk.Duration.minutes(20)
+
+# The ETL stacks read the SSM contract the infra stacks write: a verified infra deployment of an environment
+# starts that environment's ETL pipeline, so a first ETL run that found no contract yet, or a contract value
+# that changed, is deployed again without anyone pushing.
+DOWNSTREAM = {"infra": "etl"}
+
 
 def use_connection_action(connection_arn: str) -> str:
     """`UseConnection` under the connection ARN's own service prefix (codeconnections or codestar-connections)."""
@@ -113,6 +124,7 @@ class BranchPipelineStack(cdk.Stack):
                 *buildspec.synth_commands(),
             ],
             primary_output_directory=buildspec.CDK_OUT,
+            timeout=SYNTH_TIMEOUT,
             role_policy_statements=[
                 *self._global_config_read_statements(),
                 *self._package_index_read_statements(),
@@ -168,6 +180,8 @@ class BranchPipelineStack(cdk.Stack):
             additional_inputs={buildspec.CONFIG_DIRECTORY: self.config_output},
             install_commands=buildspec.python_install_commands(index_login=index_login),
             commands=buildspec.verify_commands(verify_module, environment, self.verify_role_arn, target.region),
+            # where data is retained the checks only read; elsewhere they run every job of the environment
+            timeout=VERIFY_READ_ONLY_TIMEOUT if target.retain_data else VERIFY_TIMEOUT,
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[self.verify_role_arn]),
                 *self._package_index_read_statements(),
@@ -178,6 +192,10 @@ class BranchPipelineStack(cdk.Stack):
         if self.protect_step is not None:
             self.verify_step.add_step_dependency(self.protect_step)
             post.insert(0, self.protect_step)
+        self.downstream_step = self._start_downstream_step(environment)
+        if self.downstream_step is not None:
+            self.downstream_step.add_step_dependency(self.verify_step)
+            post.append(self.downstream_step)
         self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=post)
 
         self.pipeline.build_pipeline()
@@ -298,6 +316,24 @@ class BranchPipelineStack(cdk.Stack):
                 resources=[self.format_arn(service="codepipeline", resource=name)],
             )
         ]
+
+    def _start_downstream_step(self, environment: str) -> pipelines.CodeBuildStep | None:
+        """After a verified deployment, start the pipeline of the same environment that reads this one's output."""
+        downstream = DOWNSTREAM.get(self.repository_kind)
+        if downstream is None:
+            return None
+        name = names_for(self.config, environment).pipeline_name(downstream)
+        return pipelines.CodeBuildStep(
+            "StartDownstream",
+            commands=buildspec.start_pipeline_commands(name, self.config.deployment.region),
+            role_policy_statements=[
+                iam.PolicyStatement(
+                    actions=["codepipeline:StartPipelineExecution"],
+                    resources=[self.format_arn(service="codepipeline", resource=name)],
+                )
+            ],
+            timeout=cdk.Duration.minutes(5),
+        )
 
     def _termination_protection_step(self, account: str, region: str) -> pipelines.CodeBuildStep | None:
         """Termination protection for the stage's stacks that ask for it (where the environment retains data).

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.credentials import RefreshableCredentials
+from botocore.session import get_session
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,35 @@ def verify_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def verify_session(*, region: str, role_arn: str | None, endpoint_url: str | None, session_name: str) -> Any:
-    """The current credentials, or those of `role_arn` (the stage's verify role) when given."""
+    """The current credentials, or those of `role_arn` (the stage's verify role) when given.
+
+    The role's credentials renew themselves before they expire: the pipeline reaches the role from its CodeBuild
+    role (role chaining), and AWS caps a chained session at one hour, shorter than a check that runs every job.
+    The first assumption happens here, so a role that cannot be assumed fails at once.
+    """
     base = boto3.Session(region_name=region)
     if role_arn is None:
         return base
     sts = base.client("sts", endpoint_url=endpoint_url)
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
+
+    def assume() -> dict[str, str]:
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    refreshable = RefreshableCredentials.create_from_metadata(
+        metadata=assume(), refresh_using=assume, method="sts-assume-role"
     )
+    core = get_session()
+    # botocore has no public setter for credentials that renew themselves; this attribute is what its own
+    # credential resolver fills, and a pinned botocore keeps it stable (tests/test_verify_session.py)
+    core._credentials = refreshable
+    core.set_config_variable("region", region)
+    return boto3.Session(botocore_session=core)
 
 
 def report(results: Sequence[CheckResult], what: str) -> int:
