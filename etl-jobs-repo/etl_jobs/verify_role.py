@@ -13,7 +13,8 @@ from etl_jobs.wildcards import acknowledge_role_wildcards
 from lakejobs.io import MANIFEST_FILE
 
 ALL_JOBS = (
-    "The check runs every Glue job of this environment; all are named <prefix>-<env>-<group>-<job>, and listing "
+    "The check runs every Glue job of this environment (where data is retained it only reads their last runs); "
+    "all are named <prefix>-<env>-<group>-<job>, and listing "
     "hundreds of job ARNs would exceed the IAM policy size limit."
 )
 MANIFESTS = "Read only the _manifest.json row-count files the jobs write beside each output prefix."
@@ -44,9 +45,11 @@ class VerifyRole(Construct):
             description=f"{config.prefix} {env_name}: the etl pipeline's post-deploy integration check",
             max_session_duration=cdk.Duration.hours(2),
         )
+        # Where data is retained the check only reads (etl_jobs.integration_check): the role cannot start a job.
+        retained = config.env(env_name).retain_data
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["glue:StartJobRun", "glue:GetJobRun"],
+                actions=["glue:GetJobRuns"] if retained else ["glue:StartJobRun", "glue:GetJobRun"],
                 resources=[stack.format_arn(service="glue", resource=names.glue_job_arn_pattern())],
             )
         )
@@ -86,7 +89,7 @@ class VerifyRole(Construct):
 
 
 def _explain(actions: list[str], resources: list[str]) -> str | None:
-    if set(actions) <= {"glue:StartJobRun", "glue:GetJobRun"}:
+    if set(actions) <= {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"}:
         return ALL_JOBS
     if actions == ["s3:GetObject"] and all(r.endswith(f"/*/{MANIFEST_FILE}") for r in resources):
         return MANIFESTS

@@ -204,6 +204,46 @@ def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pyte
     assert "unknown nosuchgroup" in capsys.readouterr().out
 
 
+def test_where_data_is_retained_the_check_reads_and_starts_no_job(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = names_for(CONFIG, "prod")
+    assert CONFIG.env("prod").retain_data
+    for job in ("conform_orders", "daily_totals"):
+        aws["glue"].create_job(
+            Name=prod.glue_job_name("orders", job),
+            Role="arn:aws:iam::123456789012:role/job",
+            Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"},
+        )
+    for zone in CONFIG.zones:
+        aws["ssm"].put_parameter(Name=prod.bucket_name(zone), Value=f"lake-{zone}", Type="String")
+    argv = ["--config", str(EXAMPLE_CONFIG_PATH), "--env", "prod", "--jobs-dir", str(FIXTURES / "jobs")]
+    argv += ["--group", "orders"]
+    # a new environment: no run, no manifest yet, and that is not a failure
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "reading only, no job is started" in out and "no run yet" in out and "no manifest yet" in out
+    assert all(
+        aws["glue"].get_job_runs(JobName=prod.glue_job_name("orders", j))["JobRuns"] == []
+        for j in ("conform_orders", "daily_totals")
+    )
+    # a last run that failed fails the check, still without starting anything
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
+    aws["glue"].start_job_run(JobName=prod.glue_job_name("orders", "conform_orders"))
+    glue_backends[DEFAULT_ACCOUNT_ID][REGION].jobs[prod.glue_job_name("orders", "conform_orders")].job_runs[
+        -1
+    ].status = "FAILED"
+    write_output(aws["s3"], "conformed", "orders/current/", rows=42)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "FAIL orders/conform_orders last run" in out and "PASS orders/conform_orders output orders: 42 rows" in out
+    assert len(aws["glue"].get_job_runs(JobName=prod.glue_job_name("orders", "conform_orders"))["JobRuns"]) == 1
+    # a job that is not deployed fails
+    aws["glue"].delete_job(JobName=prod.glue_job_name("orders", "daily_totals"))
+    assert main(argv) == 1
+    assert "FAIL orders/daily_totals deployed" in capsys.readouterr().out
+
+
 def test_malformed_manifest_fails_naming_the_file(aws: dict[str, Any]) -> None:
     aws["s3"].put_object(Bucket="lake-conformed", Key=f"orders/current/{MANIFEST_FILE}", Body=b'{"rows": "many"}')
     result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", 1)

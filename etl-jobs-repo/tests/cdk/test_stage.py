@@ -407,6 +407,19 @@ def test_verify_role_trusts_only_the_deployment_account(built: dict[str, Any]) -
     }
 
 
+def test_where_data_is_retained_the_verify_role_cannot_start_a_job(built: dict[str, Any]) -> None:
+    shared = template(built, "prod", "shared")
+    policies = resources(shared, "AWS::IAM::Policy").values()
+    glue = {
+        a
+        for p in policies
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        for a in as_list(s["Action"])
+        if a.startswith("glue:")
+    }
+    assert glue == {"glue:GetJobRuns"}
+
+
 def test_acknowledgements_carry_reasons(built: dict[str, Any]) -> None:
     found = acknowledgements(built["assembly"].directory)
     assert found
