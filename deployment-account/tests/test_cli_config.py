@@ -300,16 +300,21 @@ def published_value() -> str | None:
         return None
 
 
-def dev_facts() -> dict[str, str]:
+def in_dev_ssm() -> Any:
     sts = boto3.Session(region_name=REGION).client("sts")
     c = sts.assume_role(RoleArn="arn:aws:iam::222222222222:role/check", RoleSessionName="check")["Credentials"]
-    ssm = boto3.Session(
+    return boto3.Session(
         aws_access_key_id=c["AccessKeyId"],
         aws_secret_access_key=c["SecretAccessKey"],
         aws_session_token=c["SessionToken"],
         region_name=REGION,
     ).client("ssm")
-    found = ssm.get_parameters_by_path(Path="/acme-lake/dev/facts", Recursive=True, MaxResults=10)["Parameters"]
+
+
+def dev_facts() -> dict[str, str]:
+    found = in_dev_ssm().get_parameters_by_path(Path="/acme-lake/dev/facts", Recursive=True, MaxResults=10)[
+        "Parameters"
+    ]
     return {p["Name"]: p["Value"] for p in found}
 
 
@@ -330,7 +335,7 @@ def test_publish_dry_run_shows_the_plan_and_writes_nothing(
 def test_publish_yes_applies_and_a_second_publish_has_no_changes(
     capsys: pytest.CaptureFixture[str], deployment_stack: None
 ) -> None:
-    code, out, err = run(capsys, "config", "publish", "--yes")
+    code, out, err = run(capsys, "config", "publish", "--yes", "--no-start")
     assert code == 0, err
     assert out.splitlines()[-1] == "config publish: applied 34 change(s)"
     assert published_value() == dumps_json(load(EXAMPLE))
@@ -339,6 +344,42 @@ def test_publish_yes_applies_and_a_second_publish_has_no_changes(
 
     code, out, _ = run(capsys, "config", "publish", "--yes")
     assert (code, out) == (0, "config publish: no changes; the published config is up to date\n")
+
+
+def test_publish_starts_the_pipelines_that_read_what_changed(
+    capsys: pytest.CaptureFixture[str], deployment_stack: None
+) -> None:
+    # bootstrap publishes before the pipelines exist: each missing one is named, none fails the publish
+    code, out, err = run(capsys, "config", "publish", "--yes")
+    assert code == 0, err
+    assert "then starts the pipelines that read it: acme-lake-infra-dev-pipeline, acme-lake-etl-dev-pipeline" in out
+    assert "  acme-lake-etl-prod-pipeline: not created yet" in out
+    # once they exist, a change to dev's facts alone starts dev's two pipelines, nothing else
+    codepipeline = boto3.client("codepipeline", region_name=REGION)
+    service = {"Service": "codepipeline.amazonaws.com"}
+    trust = {"Statement": [{"Effect": "Allow", "Principal": service, "Action": "sts:AssumeRole"}]}
+    role = boto3.client("iam").create_role(RoleName="p", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    source = {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"}
+    stages = [{"name": n, "actions": [{"name": n, "actionTypeId": source}]} for n in ("S", "T")]
+    for env in ("dev", "test", "prod"):
+        for kind in ("infra", "etl"):
+            codepipeline.create_pipeline(
+                pipeline={
+                    "name": f"acme-lake-{kind}-{env}-pipeline",
+                    "roleArn": role,
+                    "artifactStore": {"type": "S3", "location": "artifacts"},
+                    "stages": stages,
+                }
+            )
+    stale = "/acme-lake/dev/facts/obsolete"
+    in_dev_ssm().put_parameter(Name=stale, Value="x", Type="String")
+    code, out, err = run(capsys, "config", "publish", "--yes")
+    assert code == 0, err
+    started = [line.split()[1] for line in out.splitlines() if line.startswith("  started ")]
+    assert started == ["acme-lake-infra-dev-pipeline", "acme-lake-etl-dev-pipeline"]
+    for kind in ("infra", "etl"):
+        runs = codepipeline.list_pipeline_executions(pipelineName=f"acme-lake-{kind}-test-pipeline")
+        assert runs["pipelineExecutionSummaries"] == []
 
 
 def test_publish_writes_each_environments_facts_as_its_config_publisher_role(

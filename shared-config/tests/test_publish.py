@@ -27,6 +27,7 @@ from datalake_config.publish import (
     config_digest,
     environment_facts,
     operator_principal,
+    pipelines_to_start,
     plan_publish,
     publisher_policy,
     publisher_role,
@@ -166,6 +167,10 @@ def test_a_config_change_updates_exactly_what_changed(
             *[("update", f"/acme-lake/{e}/facts/config-digest", digest_change) for e in ("dev", "test", "prod")],
         ]
     )
+    # the secret changed, and every pipeline's synth step reads it: all of them run again
+    assert pipelines_to_start(changed, plan) == [
+        f"acme-lake-{kind}-{e}-pipeline" for e in ("dev", "test", "prod") for kind in ("infra", "etl")
+    ]
     plan.apply()
     assert secret_value() == dumps_json(changed)
     assert parameters("333333333333", "/acme-lake/test/facts")["/acme-lake/test/facts/vpc-cidr"] == "10.21.0.0/16"
@@ -178,6 +183,8 @@ def test_facts_no_longer_produced_are_deleted(deployment_stack: None, example: L
     in_account("222222222222", "ssm").put_parameter(Name=stale, Value="old", Type="String")
     plan = plan_publish(example, Sessions(region=REGION))
     assert [(c.action, c.name) for c in plan.changes] == [("delete", stale)]
+    # only dev's facts change: only dev's pipelines run again
+    assert pipelines_to_start(example, plan) == ["acme-lake-infra-dev-pipeline", "acme-lake-etl-dev-pipeline"]
     plan.apply()
     assert stale not in parameters("222222222222", "/acme-lake/dev/facts")
     assert len(parameters("222222222222", "/acme-lake/dev/facts")) == FACTS_PER_ENVIRONMENT
@@ -197,6 +204,8 @@ def test_facts_of_a_removed_environment_are_deleted(
     deleted = sorted(c.name for c in plan.changes if c.action == "delete")
     assert deleted == sorted(environment_facts(from_mapping(raw), "staging"))
     assert {c.where for c in plan.changes if c.action == "delete"} == {"ssm staging (555555555555/eu-west-1)"}
+    started = pipelines_to_start(example, plan)
+    assert not [p for p in started if "staging" in p]  # a removed environment has no pipeline to start
     plan.apply()
     assert parameters("555555555555", "/acme-lake") == {}
 

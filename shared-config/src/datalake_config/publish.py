@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from datalake_config.aws import Sessions, partition_of
 from datalake_config.loader import dumps_json, loads
 from datalake_config.model import ACCOUNT_RE, LakeConfig
-from datalake_config.naming import EnvironmentNames, lake_names, names_for, tags
+from datalake_config.naming import REPOSITORIES, EnvironmentNames, lake_names, names_for, tags
 
 # Facts are plain `String` parameters (`_put`): no KMS key encrypts them, so neither writing nor reading them
 # needs a KMS permission. Making them SecureString would need kms:Encrypt/kms:Decrypt on that key in the
@@ -157,6 +157,7 @@ class Change:
     name: str
     action: str  # create | update | delete
     detail: str = ""
+    env: str | None = None  # the environment whose facts change; None for the lake-wide secret
 
     def __str__(self) -> str:
         detail = f"  {self.detail}" if self.detail else ""
@@ -176,6 +177,16 @@ class Plan:
     def apply(self) -> None:
         for step in self._apply:
             step()
+
+
+def pipelines_to_start(config: LakeConfig, plan: Plan) -> list[str]:
+    """The pipelines whose inputs the plan changes: all of them when the secret changes (every synth step reads
+    it), else those of each environment whose facts change. A removed environment has no pipeline left."""
+    if any(change.env is None for change in plan.changes):
+        envs = list(config.environment_names)
+    else:
+        envs = [e for e in config.environment_names if any(change.env == e for change in plan.changes)]
+    return [names_for(config, env).pipeline_name(kind) for env in envs for kind in REPOSITORIES]
 
 
 def plan_publish(config: LakeConfig, sessions: Sessions) -> Plan:
@@ -240,10 +251,10 @@ def _plan_facts(config: LakeConfig, env: str, sessions: Sessions, plan: Plan) ->
             continue
         action = "update" if name in current else "create"
         detail = f"{current[name]!r} → {value!r}" if name in current else repr(value)
-        plan.changes.append(Change(where, name, action, detail))
+        plan.changes.append(Change(where, name, action, detail, env))
         plan._apply.append(_put(client, name, value))
     for name in sorted(set(current) - set(desired)):
-        plan.changes.append(Change(where, name, "delete", "no longer in the config"))
+        plan.changes.append(Change(where, name, "delete", "no longer in the config", env))
         plan._apply.append(_delete(client, name))
 
 
@@ -275,7 +286,7 @@ def _plan_removed_environments(previous: Any, config: LakeConfig, sessions: Sess
             continue
         where = f"ssm {name} ({account}/{region})"
         for parameter in sorted(stale):
-            plan.changes.append(Change(where, parameter, "delete", "environment no longer in the config"))
+            plan.changes.append(Change(where, parameter, "delete", "environment no longer in the config", str(name)))
             plan._apply.append(_delete(client, parameter))
 
 

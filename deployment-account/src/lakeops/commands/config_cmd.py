@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datalake_config import dumps_json, lake_names, load
+from botocore.exceptions import ClientError
+
+from datalake_config import LakeConfig, dumps_json, lake_names, load
 from datalake_config.aws import AccountMismatch
 from datalake_config.cli import add_aws_options, sessions_from
 from datalake_config.diff import diff
 from datalake_config.naming import names_for
-from datalake_config.publish import PublishError, plan_publish
+from datalake_config.publish import PublishError, pipelines_to_start, plan_publish
 from datalake_config.schema import json_schema_text
 from lakeops.commands.common import (
     add_config_option,
@@ -57,6 +59,11 @@ def register(groups: Any) -> None:
     add_aws_options(publish, assume_role=False)
     publish.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     publish.add_argument("--yes", action="store_true", help="apply without asking")
+    publish.add_argument(
+        "--no-start",
+        action="store_true",
+        help="do not start the pipelines whose inputs changed (by default they run again with the new config)",
+    )
     publish.set_defaults(handler=_publish)
 
 
@@ -117,6 +124,8 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"config publish: {len(plan.changes)} change(s):")
     for change in plan.changes:
         print(f"  {change}")
+    if not args.no_start:
+        print(f"then starts the pipelines that read it: {', '.join(pipelines_to_start(config, plan))}")
     if args.dry_run:
         print("dry run: nothing written")
         return 0
@@ -126,4 +135,23 @@ def _publish(args: argparse.Namespace) -> int:
     with aws_step("config publish (applying)", PublishError, AccountMismatch):
         plan.apply()
     print(f"config publish: applied {len(plan.changes)} change(s)")
+    if args.no_start:
+        return 0
+    with aws_step("config publish (starting pipelines)", PublishError, AccountMismatch):
+        _start_pipelines(config, sessions, pipelines_to_start(config, plan))
     return 0
+
+
+def _start_pipelines(config: LakeConfig, sessions: Any, pipelines: list[str]) -> None:
+    """Run the pipelines that read what changed; one not created yet (during bootstrap) is skipped, said so."""
+    deployment = config.deployment
+    client = sessions.account_client("codepipeline", deployment.account, deployment.region)
+    for name in pipelines:
+        try:
+            execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "PipelineNotFoundException":
+                raise
+            print(f"  {name}: not created yet (bootstrap creates it, and it starts on its own)")
+            continue
+        print(f"  started {name} (execution {execution})")
