@@ -48,9 +48,12 @@ def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subproc
     assert "REHEARSAL PASSED" in out
     rows = {line.split()[1]: line.split() for line in out.splitlines() if re.match(r"^dev\s+(infra|etl)\s", line)}
     assert set(rows) == {"infra", "etl"}
+    # env repo stacks in-template created checked handler-not-run not-emulated listed unaccounted contract ...
     infra = rows["infra"]
-    assert int(infra[2]) >= 4 and int(infra[3]) > 50  # stacks, resources really created
-    contract_present, contract_expected = infra[5].split("/")
+    stacks, in_template, created, checked, handler, not_emulated, listed, unaccounted = map(int, infra[2:10])
+    assert stacks >= 4 and created > 50 and checked > 0  # resources really created, and found by their API
+    assert in_template == created + handler + not_emulated + listed + unaccounted and unaccounted == 0
+    contract_present, contract_expected = infra[10].split("/")
     assert contract_present == contract_expected
     assert "job legislators/enrich" in out and "job customer_cdc/merge_current" in out
     assert "verified in the buckets" in out
