@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -22,7 +22,14 @@ class TinyStage(cdk.Stage):
     """A stage in the target account: one stack, one SSM parameter and (optionally) one file asset."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: LakeConfig, env_name: str, with_asset: bool = False
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LakeConfig,
+        env_name: str,
+        with_asset: bool = False,
+        reads: Sequence[str] = (),
     ) -> None:
         target = config.env(env_name)
         super().__init__(scope, construct_id, env=cdk.Environment(account=target.account, region=target.region))
@@ -34,14 +41,26 @@ class TinyStage(cdk.Stage):
             termination_protection=target.retain_data,
         )
         ssm.StringParameter(stack, "Marker", string_value=env_name)
+        # SSM parameters another repository's stage writes, resolved at deploy time (as the ETL stage reads the
+        # infra contract)
+        for index, name in enumerate(reads):
+            cdk.CfnOutput(stack, f"Read{index}", value=ssm.StringParameter.value_for_string_parameter(stack, name))
         if with_asset:
             # Asset publishing adds its own CodeBuild project and role to the pipeline (as Glue scripts do).
             s3_assets.Asset(stack, "Script", path=str(ASSET_DIR))
 
 
-def tiny_stage_factory(config: LakeConfig, *, with_asset: bool = False) -> Callable[[Construct, str, str], cdk.Stage]:
+def tiny_stage_factory(
+    config: LakeConfig, *, with_asset: bool = False, reads: Callable[[str], Sequence[str]] | None = None
+) -> Callable[[Construct, str, str], cdk.Stage]:
+    """`reads(env_name)` names the SSM parameters the environment's stage reads and does not write."""
     return lambda scope, construct_id, env_name: TinyStage(
-        scope, construct_id, config=config, env_name=env_name, with_asset=with_asset
+        scope,
+        construct_id,
+        config=config,
+        env_name=env_name,
+        with_asset=with_asset,
+        reads=reads(env_name) if reads is not None else (),
     )
 
 

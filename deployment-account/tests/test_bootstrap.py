@@ -112,6 +112,8 @@ GOLDEN_NOTES = {
         "(upstream acme-lake-public-pypi, connected to public:pypi)",
         "creates acme-lake-environment-branch-protection: attach it to the developers' roles or groups "
         "(direct pushes to environment branches after the first are denied; lakeops promote moves them)",
+        "creates acme-lake-approval-restriction: attach it to everyone who uses the pipelines "
+        "(only arn:aws:iam::111111111111:role/acme-lake-operator may approve prod)",
     ),
     "release the shared packages to the package index": (
         "builds the wheels from the folders above and publishes the versions the index does not hold yet",

@@ -23,7 +23,9 @@ DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def assembly(example_config: LakeConfig, module_dir: Path) -> Path:
-    app = cdk.App(outdir=str(module_dir / "deployment"))
+    # the app's own feature flags (cdk.json), partition literals among them
+    context = json.loads((DEPLOYMENT_DIR / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(module_dir / "deployment"), context=context)
     DeploymentAccountStack(app, lake_names(example_config).deployment_stack_name, config=example_config)
     enable_nag(app)
     synth(app)  # NagFindings on any unacknowledged finding
@@ -143,6 +145,24 @@ def test_environment_branches_after_the_first_are_protected_from_direct_pushes(
     # a call naming no reference is not let through (the CodeCommit User Guide's pattern)
     assert statement["Condition"]["Null"] == {"codecommit:References": "false"}
     assert len(statement["Resource"]) == 2  # both repositories
+
+
+def test_only_the_configured_approvers_may_approve(example_config: LakeConfig, template: Template) -> None:
+    """A deny on the approval actions of every environment that requires approval, except for its approvers."""
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    (policy,) = [
+        p for p in policies.values() if p["Properties"]["ManagedPolicyName"] == "acme-lake-approval-restriction"
+    ]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]  # prod is the only one asking for approval
+    assert statement["Effect"] == "Deny" and statement["Action"] == "codepipeline:PutApprovalResult"
+    # resource type `action` of the IAM service authorization reference: pipeline/stage/action
+    assert sorted(statement["Resource"]) == [
+        f"arn:aws:codepipeline:eu-west-1:111111111111:acme-lake-{kind}-prod-pipeline/Prod/Approve"
+        for kind in ("etl", "infra")
+    ]
+    assert statement["Condition"] == {
+        "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/acme-lake-operator"]}
+    }
 
 
 def test_package_domain_is_encrypted_with_its_own_rotated_key_usable_by_codeartifact_only(

@@ -297,3 +297,31 @@ def test_the_promotion_guard_finds_only_commits_a_pipeline_ran(emulator: Emulato
 def _run_shell(line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # a buildspec command is a shell line: CodeBuild runs it in a shell, so the test does too
     return subprocess.run(line, shell=True, env=env, capture_output=True, text=True, check=False)  # noqa: S602
+
+
+def test_the_contract_check_names_each_missing_parameter(emulator: Emulator) -> None:
+    """The ContractCheck step's shell line, run against the emulator as the target's lookup role: it reads in
+    batches of ten (the GetParameters limit), refuses naming every missing parameter, passes when all exist."""
+    lookup = f"arn:aws:iam::{TARGET}:role/cdk-hnb659fds-lookup-role-{TARGET}-{REGION}"
+    credentials = client(emulator, "sts").assume_role(RoleArn=lookup, RoleSessionName="setup")["Credentials"]
+    target = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    present = [f"/acme-lake/dev/contract/present/{n}" for n in range(11)]
+    for name in present:
+        client(emulator, "ssm", target).put_parameter(Name=name, Value="x", Type="String")
+    env = {**os.environ, **emulator.client_env(), "AWS_ENDPOINT_URL": emulator.endpoint_url}
+    env["AWS_CA_BUNDLE"] = str(emulator.cert)
+    missing = ["/acme-lake/dev/contract/missing/a", "/acme-lake/dev/contract/missing/b"]
+
+    (check,) = buildspec.contract_check_commands(lookup, REGION, [*present, *missing], "the infra pipeline writes them")
+    refused = _run_shell(check, env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "REFUSED" in refused.stdout and all(name in refused.stdout for name in missing)
+    assert not any(name in refused.stdout for name in present)
+
+    (check,) = buildspec.contract_check_commands(lookup, REGION, present, "the infra pipeline writes them")
+    passed = _run_shell(check, env)
+    assert passed.returncode == 0 and "all 11 SSM parameter(s)" in passed.stdout, passed.stdout + passed.stderr

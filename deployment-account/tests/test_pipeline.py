@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Match, Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
@@ -18,7 +19,9 @@ from lake_pipelines.pipeline import (
     CODEARTIFACT_LOGIN_REASON,
     NOTIFIED_EVENTS,
     BranchPipelineStack,
+    stage_reads_from_outside,
 )
+from lake_pipelines.trust import verify_step_principal
 
 DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
 VERIFY_MODULE = "datalake_infra.smoke_check"
@@ -31,7 +34,12 @@ APP_CONTEXT = json.loads((DEPLOYMENT_DIR / "cdk.json").read_text())["context"]
 
 
 def _build(
-    config: LakeConfig, repository: str, outdir: Path, stage_factory: Any, context: dict[str, Any] | None = None
+    config: LakeConfig,
+    repository: str,
+    outdir: Path,
+    stage_factory: Any,
+    context: dict[str, Any] | None = None,
+    reads: Any = None,
 ) -> dict[str, BranchPipelineStack]:
     app = cdk.App(outdir=str(outdir), context=context)
     stacks = {
@@ -41,7 +49,7 @@ def _build(
             config=config,
             repository=repository,
             environment=env,
-            stage_factory=stage_factory(config, with_asset=True),
+            stage_factory=stage_factory(config, with_asset=True, reads=reads),
             verify_module=VERIFY_MODULE,
         )
         for env in config.environment_names
@@ -276,6 +284,45 @@ def test_a_verified_infra_deployment_starts_the_etl_pipeline_of_its_environment(
         ]
 
 
+def test_a_stage_that_reads_only_what_it_writes_gets_no_contract_check(templates: dict[str, Any]) -> None:
+    for env, template in templates.items():  # the infra-like tiny stage reads nothing from outside
+        assert "ContractCheck" not in _actions(template, env.capitalize())
+
+
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_etl_deployments_start_with_the_contract_check(
+    env: str, example_config: LakeConfig, connection_templates: dict[str, Any]
+) -> None:
+    """Before approval and deployment: the parameters the stage reads exist, through the lookup role."""
+    template = connection_templates[env]
+    actions = _actions(template, env.capitalize())
+    check = actions["ContractCheck"]
+    others = [a for name, a in actions.items() if name != "ContractCheck"]
+    assert all(check["RunOrder"] < a["RunOrder"] for a in others)
+    target = example_config.env(env)
+    lookup = f"arn:aws:iam::{target.account}:role/cdk-hnb659fds-lookup-role-{target.account}-{target.region}"
+    logical_id, project = _project(template, "ContractCheck")
+    commands = json.loads(_buildspec_text(project))["phases"]["build"]["commands"]
+    assert commands == buildspec.contract_check_commands(
+        lookup,
+        target.region,
+        [f"/acme-lake/{env}/contract/notifications/alarm-topic-arn"],
+        f"the infra pipeline of {env} writes them and starts this one when it succeeds",
+    )
+    assumed = [s for s in _role_statements(template, logical_id) if "sts:AssumeRole" in _as_list(s["Action"])]
+    assert [_flat(r) for s in assumed for r in _as_list(s["Resource"])] == [lookup]
+
+
+def test_the_contract_check_leaves_out_what_the_stage_writes_and_the_bootstrap_version() -> None:
+    app = cdk.App()
+    stage = cdk.Stage(app, "Stage", env=cdk.Environment(account="222222222222", region="eu-west-1"))
+    writer, reader = cdk.Stack(stage, "Writer"), cdk.Stack(stage, "Reader")
+    ssm.StringParameter(writer, "Own", parameter_name="/lake/own", string_value="x")
+    for name in ("/lake/own", "/lake/outside", "/cdk-bootstrap/hnb659fds/version"):
+        cdk.CfnOutput(reader, name.replace("/", ""), value=ssm.StringParameter.value_for_string_parameter(reader, name))
+    assert stage_reads_from_outside(stage) == ["/lake/outside"]
+
+
 def test_the_etl_pipelines_start_nothing(connection_templates: dict[str, Any]) -> None:
     for env, template in connection_templates.items():  # the etl pipelines
         assert "StartDownstream" not in _actions(template, env.capitalize())
@@ -383,6 +430,18 @@ def test_verify_step_runs_the_repo_check_through_exactly_its_verify_role(
     )
     assumes = [s for s in _role_statements(template, logical_id) if "sts:AssumeRole" in _as_list(s["Action"])]
     assert [_flat(r) for s in assumes for r in _as_list(s["Resource"])] == [role_arn]
+    # the step runs as the named role the verify role trusts (lake_pipelines.trust), and nothing else does
+    step_role = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+    assert template["Resources"][step_role]["Properties"]["RoleName"] == names_for(
+        example_config, env
+    ).verify_step_role_name("infra")
+    target_stack = cdk.Stack(
+        cdk.App(context=APP_CONTEXT), "Target", env=cdk.Environment(account=account, region="eu-west-1")
+    )
+    principal = verify_step_principal(target_stack, example_config, env, "infra")
+    assert principal.policy_fragment.conditions == {
+        "ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::111111111111:role/acme-lake-{env}-infra-verify-step"}
+    }
 
 
 # --- the team's package index ----------------------------------------------------------------------------
@@ -575,7 +634,10 @@ def connection_templates(example_config: LakeConfig, stage_factory: Any, module_
     raw["repositories"]["etl"]["branches"] = {"test": "release/test"}
     config = from_mapping(raw)
     outdir = module_dir / "connection"
-    stacks = _build(config, "etl", outdir, stage_factory)
+    # the ETL-like tiny stage reads one parameter of its environment's infra contract
+    stacks = _build(
+        config, "etl", outdir, stage_factory, APP_CONTEXT, reads=lambda env: [names_for(config, env).alarm_topic_arn]
+    )
     return {
         env: json.loads((outdir / f"{stack.stack_name}.template.json").read_text()) for env, stack in stacks.items()
     }

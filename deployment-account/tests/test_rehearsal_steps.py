@@ -12,6 +12,7 @@ from lakeops.rehearsal.flow import _split_guard
 
 GUARD = buildspec.promotion_guard_commands("acme-lake-infra-dev-pipeline", "dev", "test", "eu-west-1")
 PROTECT = buildspec.termination_protection_commands("arn:aws:iam::4:role/r", "eu-west-1", ["a", "b"])
+CONTRACT = buildspec.contract_check_commands("arn:aws:iam::4:role/l", "eu-west-1", ["/p/a"], "the infra pipeline")
 
 
 def _project(install: list[str], build: list[str]) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def _template(tmp_path: Path, *, protected: bool) -> Path:
     }
     if protected:
         resources["PipelineProdTerminationProtection1A2B3C4D"] = _project([], PROTECT)
+        resources["PipelineProdContractCheck5E6F7A8B"] = _project([], CONTRACT)
     path = tmp_path / "pipeline.template.json"
     path.write_text(json.dumps({"Resources": resources}))
     return path
@@ -45,3 +47,9 @@ def test_the_protection_step_is_read_only_where_the_stage_has_one(tmp_path: Path
     assert pipeline_steps.termination_protection_step(_template(tmp_path, protected=False), "Prod") is None
     step = pipeline_steps.termination_protection_step(_template(tmp_path, protected=True), "Prod")
     assert step is not None and list(step.build) == PROTECT
+
+
+def test_the_contract_check_is_read_only_where_the_stage_has_one(tmp_path: Path) -> None:
+    assert pipeline_steps.contract_check_step(_template(tmp_path, protected=False), "Prod") is None
+    step = pipeline_steps.contract_check_step(_template(tmp_path, protected=True), "Prod")
+    assert step is not None and list(step.build) == CONTRACT

@@ -10,6 +10,7 @@ from datalake_config import LakeConfig, names_for
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group
 from etl_jobs.wildcards import acknowledge_role_wildcards
+from lake_pipelines.trust import verify_step_principal
 from lakejobs.io import MANIFEST_FILE
 
 ALL_JOBS = (
@@ -21,7 +22,7 @@ MANIFESTS = "Read only the _manifest.json row-count files the jobs write beside 
 
 
 class VerifyRole(Construct):
-    """Trusts only the deployment account; may run this environment's ETL jobs and read their output manifests."""
+    """Trusts only the etl pipeline's Verify step; runs this environment's jobs and reads their output manifests."""
 
     def __init__(
         self,
@@ -41,7 +42,7 @@ class VerifyRole(Construct):
             self,
             "Role",
             role_name=names.verify_role_name("etl"),
-            assumed_by=iam.AccountPrincipal(config.deployment.account),
+            assumed_by=verify_step_principal(self, config, env_name, "etl"),
             description=f"{config.prefix} {env_name}: the etl pipeline's post-deploy integration check",
             max_session_duration=cdk.Duration.hours(2),
         )

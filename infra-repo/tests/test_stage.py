@@ -462,13 +462,20 @@ def test_a_database_per_zone_located_in_its_bucket_and_an_encrypted_catalog(synt
 
 # --- verify role -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_verify_role_trusts_only_the_deployment_account_and_only_reads(synthesized: Synthesized, env: str) -> None:
+def test_verify_role_trusts_only_the_verify_step_and_only_reads(synthesized: Synthesized, env: str) -> None:
     names = names_for(synthesized.config, env)
     (role,) = synthesized.resources(env, "verify", "AWS::IAM::Role").values()
     assert role["Properties"]["RoleName"] == names.verify_role_name("infra")
     deployment = synthesized.config.deployment.account
+    # the deployment account, and in it only the infra pipeline's Verify step of this environment
+    step_role = f"arn:aws:iam::{deployment}:role/{names.verify_step_role_name('infra')}"
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{deployment}:root"}}
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": step_role}},
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{deployment}:root"},
+        }
     ]
     (policy,) = synthesized.resources(env, "verify", "AWS::IAM::Policy").values()
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}

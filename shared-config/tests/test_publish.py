@@ -24,6 +24,7 @@ from datalake_config.aws import AccountMismatch, Sessions
 from datalake_config.publish import (
     FACTS_PARAMETER_TYPE,
     PublishError,
+    approvers,
     config_digest,
     environment_facts,
     operator_principal,
@@ -461,6 +462,12 @@ def test_the_publisher_trust_admits_only_the_operator_of_the_deployment_account(
     assert {json.dumps(publisher_role(example, e).trust_policy) for e in example.environment_names} == {
         json.dumps(trust)
     }
+
+
+def test_approvers_default_to_the_operator(example: LakeConfig, variant: Variant) -> None:
+    assert approvers(example, "prod") == ["arn:aws:iam::111111111111:role/acme-lake-operator"]
+    release = "arn:aws:iam::111111111111:role/release-managers"
+    assert approvers(from_mapping(variant({"environments.prod.approvers": [release]})), "prod") == [release]
 
 
 def test_the_operator_principal_comes_from_the_config(variant: Variant) -> None:

@@ -489,6 +489,29 @@ def test_operator_principal_must_be_in_the_deployment_account(problems: Problems
     )
 
 
+def test_approvers_are_roles_of_the_deployment_account(problems: Problems) -> None:
+    sso = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_LakeApprover_*"
+    assert problems({"environments.prod.approvers": [sso, "arn:aws:iam::111111111111:role/release"]}) == []
+    found = problems({"environments.prod.approvers": ["arn:aws:iam::111111111111:role/a", ROLE_ELSEWHERE]})
+    assert only(found) == (
+        "environments.prod.approvers.1: names account 333333333333; the approver must be a role in the "
+        "deployment account 111111111111"
+    )
+
+
+ROLE_ELSEWHERE = "arn:aws:iam::333333333333:role/release"
+
+
+def test_approvers_need_an_environment_that_requires_approval(problems: Problems) -> None:
+    found = problems({"environments.test.approvers": ["arn:aws:iam::111111111111:role/release"]})
+    assert only(found) == "environments.test.approvers: names approvers, but require_approval is not true"
+
+
+@pytest.mark.parametrize("bad", [[], ["arn:aws:iam::111111111111:user/alice"]])
+def test_approvers_are_a_non_empty_list_of_role_arns(problems: Problems, bad: list[str]) -> None:
+    assert only(problems({"environments.prod.approvers": bad})).startswith("environments.prod.approvers")
+
+
 def test_zones_must_not_repeat(problems: Problems) -> None:
     assert only(problems({"zones": ["raw", "conformed", "raw", "curated"]})) == "zones: lists raw more than once"
 

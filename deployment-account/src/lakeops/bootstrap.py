@@ -32,7 +32,7 @@ from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.aws import Sessions, partition_of
 from datalake_config.model import CodeCommitSource
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES
-from datalake_config.publish import PublisherRole, PublishError, plan_publish, publisher_role
+from datalake_config.publish import PublisherRole, PublishError, approvers, plan_publish, publisher_role
 from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, stage_role_boundary
 from lakeops.errors import LakeopsError
 from lakeops.release import DEFAULT_SOURCES
@@ -223,7 +223,8 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
                     f"aws://{target.account}/{target.region}",
                     "--profile",
                     profile,
-                    # no --trust-for-lookup: the apps synthesize without context lookups
+                    # no --trust-for-lookup: the apps synthesize without context lookups. The bootstrap template's
+                    # lookup role trusts the --trust accounts as well; the ContractCheck step reads through it.
                     "--trust",
                     deployment.account,
                     "--cloudformation-execution-policies",
@@ -284,6 +285,16 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
         deployment_notes.append(
             f"creates {config.prefix}-environment-branch-protection: attach it to the developers' roles or groups "
             "(direct pushes to environment branches after the first are denied; lakeops promote moves them)"
+        )
+    approved = [
+        f"only {', '.join(approvers(config, e))} may approve {e}"
+        for e in config.environment_names
+        if config.env(e).require_approval
+    ]
+    if approved:
+        deployment_notes.append(
+            f"creates {config.prefix}-approval-restriction: attach it to everyone who uses the pipelines "
+            f"({'; '.join(approved)})"
         )
     steps.append(
         deploy([lake.deployment_stack_name], "deployment", "deploy the deployment-account stack", deployment_notes)

@@ -16,8 +16,10 @@ from constructs import Construct
 from datalake_config import LakeConfig, lake_names, tags
 from datalake_config.model import CodeCommitSource
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES, TEAM_PACKAGE_GROUP
+from datalake_config.publish import approvers
 from lake_pipelines.checks import acknowledge
 from lake_pipelines.key_policies import codestar_notifications_statement
+from lake_pipelines.pipeline import approval_action_arn, stage_name
 
 CODESTAR_NOTIFICATIONS = "codestar-notifications.amazonaws.com"
 
@@ -55,6 +57,7 @@ class DeploymentAccountStack(cdk.Stack):
                 repository.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
                 self.repositories[kind] = repository
         self.branch_protection = self._branch_protection(config)
+        self.approval_restriction = self._approval_restriction(config)
 
         self.config_key = kms.Key(
             self,
@@ -161,6 +164,41 @@ class DeploymentAccountStack(cdk.Stack):
             ],
         )
         cdk.CfnOutput(self, "EnvironmentBranchProtectionPolicy", value=policy.managed_policy_arn)
+        return policy
+
+    def _approval_restriction(self, config: LakeConfig) -> iam.ManagedPolicy | None:
+        """A managed policy denying the approval of an environment's deployments to all but its approvers.
+
+        CodePipeline has no resource policy, so who may call `codepipeline:PutApprovalResult` is decided by
+        identity policies in this account: attach this one to every role or group that can use the pipelines
+        (or put the same statement in a service control policy). One statement per environment that requires
+        approval, on its approval actions (resource type `action`: pipeline/stage/action, IAM service
+        authorization reference for CodePipeline), with `ArnNotLike aws:PrincipalArn` on its approvers (the
+        role's ARN for an assumed-role session, so an approver's own sessions are let through).
+        """
+        statements = []
+        for env in config.environment_names:
+            if not config.env(env).require_approval:
+                continue
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"OnlyApproversApprove{stage_name(env)}",
+                    effect=iam.Effect.DENY,
+                    actions=["codepipeline:PutApprovalResult"],
+                    resources=[approval_action_arn(self, config, kind, env) for kind in REPOSITORIES],
+                    conditions={"ArnNotLike": {"aws:PrincipalArn": approvers(config, env)}},
+                )
+            )
+        if not statements:
+            return None
+        policy = iam.ManagedPolicy(
+            self,
+            "ApprovalRestriction",
+            managed_policy_name=f"{config.prefix}-approval-restriction",
+            description="Attach to everyone who uses the pipelines: only the configured approvers approve",
+            statements=statements,
+        )
+        cdk.CfnOutput(self, "ApprovalRestrictionPolicy", value=policy.managed_policy_arn)
         return policy
 
     def _package_index(self, config: LakeConfig) -> None:

@@ -14,6 +14,7 @@ from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.stage import EtlStage
 from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
+from lake_pipelines.generated_grants import flatten
 from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 from lake_pipelines.role_boundary import boundary_problems
 
@@ -387,12 +388,17 @@ def test_jobs_get_their_outputs_partition_columns_and_register_partitions(built:
     assert not any("glue:BatchCreatePartition" in json.dumps(s) for s in role_statements(tpl, "JobconformordersRole"))
 
 
-def test_verify_role_trusts_only_the_deployment_account(built: dict[str, Any]) -> None:
+def test_verify_role_trusts_only_the_verify_step(built: dict[str, Any]) -> None:
     shared = template(built, "dev", "shared")
     roles = resources(shared, "AWS::IAM::Role")
     (verify,) = [r for r in roles.values() if r["Properties"].get("RoleName") == "acme-lake-dev-etl-verify"]
     (statement,) = verify["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert "111111111111" in json.dumps(statement["Principal"])
+    # the deployment account, and in it only the etl pipeline's Verify step of this environment
+    assert flatten(statement["Principal"]["AWS"]) == "arn:<AWS::Partition>:iam::111111111111:root"
+    condition = {k: flatten(v) for k, v in statement["Condition"]["ArnEquals"].items()}
+    assert condition == {
+        "aws:PrincipalArn": "arn:<AWS::Partition>:iam::111111111111:role/acme-lake-dev-etl-verify-step"
+    }
     policies = [p for p in resources(shared, "AWS::IAM::Policy").values()]
     actions = {
         a for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])

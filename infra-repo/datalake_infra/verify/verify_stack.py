@@ -11,6 +11,7 @@ from constructs import Construct
 from datalake_config import LakeConfig, names_for
 from datalake_infra.contract import contract_reference
 from lake_pipelines.checks import acknowledge
+from lake_pipelines.trust import verify_step_principal
 
 REPOSITORY = "infra"
 
@@ -28,7 +29,7 @@ class VerifyStack(cdk.Stack):
             "VerifyRole",
             # physical name: the deployment account's pipeline assumes it by ARN
             role_name=names.verify_role_name(REPOSITORY),
-            assumed_by=iam.AccountPrincipal(config.deployment.account),
+            assumed_by=verify_step_principal(self, config, env_name, REPOSITORY),
             description=f"{config.prefix} {env_name}: read-only post-deploy check of the infra contract",
             max_session_duration=cdk.Duration.hours(1),
         )

@@ -230,6 +230,14 @@ class Environment(_Strict):
     nat_gateways: int = Field(default=0, ge=0, le=3, description="0 gives isolated subnets reached through endpoints")
     max_azs: int = Field(default=2, ge=2, le=3)
     require_approval: bool = False
+    # Who may approve: roles in the deployment account (`*` allowed, matched with ArnLike); null means the operator.
+    approvers: list[OperatorArn] | None = Field(
+        default=None,
+        min_length=1,
+        description="IAM role ARNs in the deployment account that may approve this environment's deployments "
+        "(`*` allowed, matched with ArnLike); only with require_approval; default: the operator "
+        "(deployment.operator_principal)",
+    )
     retain_data: bool = False
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     notification_emails: list[Email] | None = Field(

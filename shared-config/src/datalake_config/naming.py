@@ -197,6 +197,12 @@ class EnvironmentNames:
         _check_repository(repository)
         return f"{self.prefix}-{self.env}-{repository}-verify"
 
+    def verify_step_role_name(self, repository: str) -> str:
+        """The role of the pipeline's Verify step, in the deployment account: the one principal the verify role
+        trusts. At most 20 + 1 + 10 + 1 + 5 + 12 = 49 characters, within IAM's 64 for a role name."""
+        _check_repository(repository)
+        return f"{self.prefix}-{self.env}-{repository}-verify-step"
+
     @property
     def config_publisher_role_name(self) -> str:
         """The role in the target account that `lakeops config publish` assumes to write this environment's facts.

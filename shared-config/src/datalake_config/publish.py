@@ -60,6 +60,11 @@ def operator_principal(config: LakeConfig) -> str:
     return f"arn:{partition}:iam::{deployment.account}:role/{lake_names(config).operator_role_name}"
 
 
+def approvers(config: LakeConfig, env_name: str) -> list[str]:
+    """The deployment-account roles that may approve `env_name`'s deployments: its `approvers`, or the operator."""
+    return list(config.env(env_name).approvers or [operator_principal(config)])
+
+
 def publisher_trust_policy(config: LakeConfig) -> dict[str, Any]:
     """Only the operator in the deployment account may assume a publisher role.
 

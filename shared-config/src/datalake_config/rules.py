@@ -23,6 +23,7 @@ def cross_field_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
         *_unknown_environment_references(raw, envs),
         *_duplicate_zones(raw),
         *_operator_outside_the_deployment_account(raw),
+        *_approvers_without_approval_or_outside(raw, envs),
     ]
 
 
@@ -148,13 +149,33 @@ def _duplicate_zones(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 def _operator_outside_the_deployment_account(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     # The publisher roles trust the deployment account only: an operator elsewhere could never assume them.
     deployment = _mapping(raw, "deployment")
-    operator, account = _get(deployment, "operator_principal"), _get(deployment, "account")
-    found = re.match(r"^arn:[^:]+:iam::(\d{12}):", operator) if isinstance(operator, str) else None
+    yield from _outside_the_deployment_account(
+        "deployment.operator_principal", _get(deployment, "operator_principal"), _get(deployment, "account"), "operator"
+    )
+
+
+def _approvers_without_approval_or_outside(
+    raw: Mapping[str, Any], envs: Mapping[str, Any]
+) -> Iterator[tuple[str, str]]:
+    # Approvals are given in the deployment account, where the pipelines are: CodePipeline has no resource policy,
+    # so a role of another account can never approve.
+    account = _get(_mapping(raw, "deployment"), "account")
+    for name, env in envs.items():
+        approvers = _get(env, "approvers")
+        if approvers is None:
+            continue
+        if _get(env, "require_approval") is not True:
+            yield f"environments.{name}.approvers", "names approvers, but require_approval is not true"
+        for index, arn in enumerate(approvers if isinstance(approvers, list) else []):
+            yield from _outside_the_deployment_account(
+                f"environments.{name}.approvers.{index}", arn, account, "approver"
+            )
+
+
+def _outside_the_deployment_account(field: str, arn: Any, account: Any, who: str) -> Iterator[tuple[str, str]]:
+    found = re.match(r"^arn:[^:]+:iam::(\d{12}):", arn) if isinstance(arn, str) else None
     if found and isinstance(account, str) and found.group(1) != account:
-        yield (
-            "deployment.operator_principal",
-            f"names account {found.group(1)}; the operator must be a role in the deployment account {account}",
-        )
+        yield field, f"names account {found.group(1)}; the {who} must be a role in the deployment account {account}"
 
 
 def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:

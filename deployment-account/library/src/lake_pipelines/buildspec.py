@@ -87,6 +87,45 @@ def termination_protection_commands(role_arn: str, region: str, stacks: Sequence
     ]
 
 
+# `ssm get-parameters` takes at most 10 names per call (SSM API reference, GetParameters).
+SSM_GET_PARAMETERS_LIMIT = 10
+
+
+def contract_check_commands(role_arn: str, region: str, parameters: Sequence[str], writers: str) -> list[str]:
+    """Refuse the deployment, naming each parameter, when an SSM parameter the stage reads at deploy time is missing.
+
+    The stage's templates resolve these parameters (`AWS::SSM::Parameter::Value<...>`) when CloudFormation creates
+    the change set; one missing fails the deployment midway with a message naming a template parameter, not the
+    path. The check runs as the target account's CDK lookup role, which exists from bootstrap on, trusts the
+    deployment account and may read parameters (the bootstrap template gives it ReadOnlyAccess and denies
+    kms:Decrypt; the contract holds String parameters only). One shell line: the rehearsal runs each command in
+    a shell of its own. `writers` tells the reader who writes the parameters.
+    """
+    assume = (
+        f"aws sts assume-role --role-arn {shlex.quote(role_arn)} --role-session-name lake-contract-check "
+        "--query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text"
+    )
+    batches = [
+        parameters[start : start + SSM_GET_PARAMETERS_LIMIT]
+        for start in range(0, len(parameters), SSM_GET_PARAMETERS_LIMIT)
+    ]
+    reads = "; ".join(
+        'missing="$missing $(env -u AWS_PROFILE AWS_ACCESS_KEY_ID="$1" AWS_SECRET_ACCESS_KEY="$2" '
+        f'AWS_SESSION_TOKEN="$3" aws ssm get-parameters --region {shlex.quote(region)} '
+        f"--names {' '.join(shlex.quote(p) for p in batch)} --query InvalidParameters --output text "
+        '|| echo UNREADABLE)"'
+        for batch in batches
+    )
+    return [
+        f'set -- $({assume}) && test $# -eq 3 || {{ echo "REFUSED: could not assume {role_arn}"; exit 1; }}; '
+        f"missing=''; {reads}; "
+        "missing=$(echo $missing | tr -s '[:space:]' '\\n' | grep -vx -e None -e '' | sort -u | paste -sd ' ' -); "
+        'if [ -n "$missing" ]; then echo "REFUSED: the environment lacks the SSM parameter(s) this stage reads '
+        f'at deploy time: $missing ({writers}; UNREADABLE: the lookup role could not read them)"; exit 1; fi; '
+        f'echo "all {len(parameters)} SSM parameter(s) the stage reads exist"'
+    ]
+
+
 def start_pipeline_commands(pipeline: str, region: str) -> list[str]:
     """Start another pipeline (one that reads what this one deployed)."""
     return [f"aws codepipeline start-pipeline-execution --name {shlex.quote(pipeline)} --region {shlex.quote(region)}"]

@@ -12,11 +12,13 @@ from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import pipelines
 from constructs import Construct, IConstruct
 
 from datalake_config import LakeConfig, lake_names, names_for, tags
 from datalake_config.model import CodeCommitSource, ConnectionSource
+from datalake_config.publish import approvers
 from lake_pipelines import buildspec
 from lake_pipelines.checks import acknowledge, enable_nag
 from lake_pipelines.generated_grants import GeneratedGrants, flatten
@@ -57,6 +59,28 @@ VERIFY_READ_ONLY_TIMEOUT = cdk.Duration.minutes(20)
 # starts that environment's ETL pipeline, so a first ETL run that found no contract yet, or a contract value
 # that changed, is deployed again without anyone pushing.
 DOWNSTREAM = {"infra": "etl"}
+
+# The manual approval's action name, in the stage named after the environment (`prod` → `Prod`).
+APPROVAL_ACTION = "Approve"
+
+
+def stage_name(environment: str) -> str:
+    """The pipeline stage deploying an environment (CDK Pipelines names it after the Stage's construct id)."""
+    return environment.capitalize()
+
+
+def approval_action_arn(scope: Construct, config: LakeConfig, repository: str, environment: str) -> str:
+    """The resource `codepipeline:PutApprovalResult` acts on: pipeline/stage/action (IAM service authorization
+    reference for CodePipeline, resource type `action`)."""
+    pipeline = names_for(config, environment).pipeline_name(repository)
+    return cdk.Stack.of(scope).format_arn(
+        service="codepipeline",
+        region=config.deployment.region,
+        account=config.deployment.account,
+        resource=pipeline,
+        resource_name=f"{stage_name(environment)}/{APPROVAL_ACTION}",
+        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+    )
 
 
 def use_connection_action(connection_arn: str) -> str:
@@ -155,16 +179,22 @@ class BranchPipelineStack(cdk.Stack):
             ),
         )
 
-        self.stage = stage_factory(self, environment.capitalize(), environment)
+        self.stage = stage_factory(self, stage_name(environment), environment)
         enable_nag(self.stage)
         self.pre_steps: list[pipelines.Step] = []
+        self.contract_check_step = self._contract_check_step(target.account, target.region)
+        if self.contract_check_step is not None:
+            self.pre_steps.append(self.contract_check_step)
         self.approval_step: pipelines.ManualApprovalStep | None = None
         if target.require_approval:
             # Nobody is asked to approve a commit the guard refused: the guard ran in synth, before this.
             self.approval_step = pipelines.ManualApprovalStep(
-                "Approve",
-                comment=f"Deploy {repository} commit to {environment} (account {target.account})?",
+                APPROVAL_ACTION,
+                comment=f"Deploy {repository} commit to {environment} (account {target.account})? "
+                f"Approvers: {', '.join(approvers(config, environment))}",
             )
+            if self.contract_check_step is not None:
+                self.approval_step.add_step_dependency(self.contract_check_step)
             self.pre_steps.append(self.approval_step)
 
         self.verify_role_arn = self.format_arn(
@@ -174,8 +204,18 @@ class BranchPipelineStack(cdk.Stack):
             resource="role",
             resource_name=names.verify_role_name(repository),
         )
+        # Named: the verify role in the target trusts this role alone (lake_pipelines.trust). In the pipeline's
+        # scope, where CDK Pipelines puts the roles it creates, so its generated grants are acknowledged alike.
+        self.verify_step_role = iam.Role(
+            self.pipeline,
+            "VerifyStepRole",
+            role_name=names.verify_step_role_name(repository),
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"{config.prefix}: the {repository} pipeline's Verify step in {environment}",
+        )
         self.verify_step = pipelines.CodeBuildStep(
             "Verify",
+            role=self.verify_step_role,
             input=self.source,
             additional_inputs={buildspec.CONFIG_DIRECTORY: self.config_output},
             install_commands=buildspec.python_install_commands(index_login=index_login),
@@ -335,6 +375,35 @@ class BranchPipelineStack(cdk.Stack):
             timeout=cdk.Duration.minutes(5),
         )
 
+    def _contract_check_step(self, account: str, region: str) -> pipelines.CodeBuildStep | None:
+        """Before anyone approves or anything deploys: every SSM parameter the stage reads and does not write exists.
+
+        The names come from the stage itself (its `AWS::SSM::Parameter::Value` template parameters, less the
+        parameters its own stacks write), so the check covers exactly what CloudFormation will resolve.
+        """
+        parameters = stage_reads_from_outside(self.stage)
+        if not parameters:
+            return None
+        upstream = [kind for kind, downstream in DOWNSTREAM.items() if downstream == self.repository_kind]
+        writers = (
+            f"the {upstream[0]} pipeline of {self.environment_name} writes them and starts this one when it succeeds"
+            if upstream
+            else "deploy the stacks that write them first"
+        )
+        role_arn = self.format_arn(
+            service="iam",
+            region="",
+            account=account,
+            resource="role",
+            resource_name=cdk_bootstrap_role_name("lookup", account, region),
+        )
+        return pipelines.CodeBuildStep(
+            "ContractCheck",
+            commands=buildspec.contract_check_commands(role_arn, region, parameters, writers),
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
+            timeout=cdk.Duration.minutes(5),
+        )
+
     def _termination_protection_step(self, account: str, region: str) -> pipelines.CodeBuildStep | None:
         """Termination protection for the stage's stacks that ask for it (where the environment retains data).
 
@@ -346,13 +415,12 @@ class BranchPipelineStack(cdk.Stack):
         protected = [s for s in self.stage.node.children if isinstance(s, cdk.Stack) and s.termination_protection]
         if not protected:
             return None
-        qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
         role_arn = self.format_arn(
             service="iam",
             region="",
             account=account,
             resource="role",
-            resource_name=f"cdk-{qualifier}-deploy-role-{account}-{region}",
+            resource_name=cdk_bootstrap_role_name("deploy", account, region),
         )
         return pipelines.CodeBuildStep(
             "TerminationProtection",
@@ -434,6 +502,30 @@ class BranchPipelineStack(cdk.Stack):
         child = construct.node.default_child
         assert isinstance(child, cdk.CfnElement)
         return self.get_logical_id(child)
+
+
+def cdk_bootstrap_role_name(kind: str, account: str, region: str) -> str:
+    """A role of CDK's bootstrap stack in a target (`deploy`, `lookup`, ...), default qualifier."""
+    return f"cdk-{cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER}-{kind}-role-{account}-{region}"
+
+
+def stage_reads_from_outside(stage: cdk.Stage) -> list[str]:
+    """The SSM parameters the stage's templates resolve at deploy time and none of its stacks writes, sorted.
+
+    CDK's own bootstrap-version parameter is left out: CloudFormation's bootstrap-version rule already names it.
+    """
+    read: set[str] = set()
+    written: set[str] = set()
+    for construct in stage.node.find_all():
+        if isinstance(construct, cdk.CfnParameter) and construct.type.startswith("AWS::SSM::Parameter::Value"):
+            default = construct.default
+            if isinstance(default, str) and not cdk.Token.is_unresolved(default):
+                read.add(default)
+        elif isinstance(construct, ssm.CfnParameter):
+            name = construct.name
+            if isinstance(name, str) and not cdk.Token.is_unresolved(name):
+                written.add(name)
+    return sorted(p for p in read - written if not p.startswith("/cdk-bootstrap/"))
 
 
 def _as_list(value: object) -> list[object]:

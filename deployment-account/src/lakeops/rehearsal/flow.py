@@ -303,6 +303,11 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
             for command in synthesize:
                 runner.run(command, cwd=repo.path, env=repo.env, unset=list(context.aws_env))
             stage = env_name.capitalize()
+            check = pipeline_steps.contract_check_step(deployed, stage)
+            for command in check.build if check is not None else ():
+                runner.run(
+                    command, cwd=repo.path, env=_profile_env(config), label="contract check (SSM parameters read)"
+                )
             runner.run(
                 [
                     "cdk",

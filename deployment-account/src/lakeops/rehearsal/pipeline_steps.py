@@ -34,10 +34,19 @@ def verify_step(template: Path, stage: str) -> StepCommands:
 
 def termination_protection_step(template: Path, stage: str) -> StepCommands | None:
     """The step that turns on termination protection after a deployment, where the stage has one."""
-    pattern = re.compile(rf"^Pipeline{re.escape(stage)}TerminationProtection[0-9A-F]{{8}}$")
+    return _optional_step(template, stage, "TerminationProtection")
+
+
+def contract_check_step(template: Path, stage: str) -> StepCommands | None:
+    """The step that checks, before deploying, the SSM parameters the stage reads from outside, where it reads any."""
+    return _optional_step(template, stage, "ContractCheck")
+
+
+def _optional_step(template: Path, stage: str, step: str) -> StepCommands | None:
+    pattern = re.compile(rf"^Pipeline{re.escape(stage)}{step}[0-9A-F]{{8}}$")
     if not any(pattern.match(key) for key in _resources(template)):
         return None
-    return _step(template, pattern, f"{stage}/TerminationProtection")
+    return _step(template, pattern, f"{stage}/{step}")
 
 
 def source_action(template: Path) -> str:
