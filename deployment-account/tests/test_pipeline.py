@@ -588,6 +588,16 @@ def test_no_wildcard_actions_anywhere(assembly: Path) -> None:
     assert offenders == []
 
 
+@pytest.mark.parametrize("env", ["dev", "test", "prod"])
+def test_the_artifact_bucket_is_versioned_and_keeps_superseded_versions_for_a_bounded_time(
+    env: str, templates: dict[str, Any]
+) -> None:
+    (bucket,) = _of_type(templates[env], "AWS::S3::Bucket").values()
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30} and rule["Status"] == "Enabled"
+
+
 def test_artifacts_are_encrypted_with_a_rotated_key(templates: dict[str, Any]) -> None:
     template = Template.from_json(templates["prod"])
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})

@@ -11,6 +11,7 @@ from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import pipelines
@@ -59,6 +60,9 @@ VERIFY_READ_ONLY_TIMEOUT = cdk.Duration.minutes(20)
 # starts that environment's ETL pipeline, so a first ETL run that found no contract yet, or a contract value
 # that changed, is deployed again without anyone pushing.
 DOWNSTREAM = {"infra": "etl"}
+
+# How long a superseded version of a pipeline artifact is kept.
+ARTIFACT_NONCURRENT_DAYS = 30
 
 # The manual approval's action name, in the stage named after the environment (`prod` → `Prod`).
 APPROVAL_ACTION = "Approve"
@@ -239,6 +243,7 @@ class BranchPipelineStack(cdk.Stack):
         self.pipeline.add_stage(self.stage, pre=self.pre_steps, post=post)
 
         self.pipeline.build_pipeline()
+        self._version_the_artifact_bucket()
         self.topic = sns.Topic.from_topic_arn(
             self,
             "PipelineTopic",
@@ -446,6 +451,27 @@ class BranchPipelineStack(cdk.Stack):
                 self.resolve(policy.document.to_json())
             ):
                 policy.add_statements(iam.PolicyStatement(actions=[own], resources=[source.connection_arn]))
+
+    def _version_the_artifact_bucket(self) -> None:
+        """Versioning on the artifact bucket CDK Pipelines creates (it sets none): an overwritten or deleted
+        artifact of a past execution can be recovered while anyone investigates it, for a bounded time."""
+        bucket = self.pipeline.pipeline.artifact_bucket.node.default_child
+        assert isinstance(bucket, s3.CfnBucket)
+        bucket.versioning_configuration = s3.CfnBucket.VersioningConfigurationProperty(status="Enabled")
+        bucket.lifecycle_configuration = s3.CfnBucket.LifecycleConfigurationProperty(
+            rules=[
+                s3.CfnBucket.RuleProperty(
+                    id="ExpireSupersededArtifacts",
+                    status="Enabled",
+                    noncurrent_version_expiration=s3.CfnBucket.NoncurrentVersionExpirationProperty(
+                        noncurrent_days=ARTIFACT_NONCURRENT_DAYS
+                    ),
+                    abort_incomplete_multipart_upload=s3.CfnBucket.AbortIncompleteMultipartUploadProperty(
+                        days_after_initiation=1
+                    ),
+                )
+            ]
+        )
 
     # --- findings on resources the pipelines module generates ------------------------------------------
     def _acknowledge_generated(self) -> None:
