@@ -8,8 +8,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 
 import lake_pipelines.role_boundary as role_boundary
 from datalake_config import LakeConfig
@@ -91,7 +91,10 @@ def test_a_resource_policy_naming_a_role_counts_as_a_grant(example_config: LakeC
             "PolicyDocument": {
                 "Statement": [
                     {
-                        **_allow(["s3:GetBucket*", "s3:List*", "s3:DeleteObject*"], "arn:aws:s3:::acme-lake-dev-b"),
+                        **_allow(
+                            ["s3:ListBucket", "s3:GetObject"],
+                            ["arn:aws:s3:::acme-lake-dev-b", "arn:aws:s3:::acme-lake-dev-b/*"],
+                        ),
                         "Principal": {"AWS": {"Fn::GetAtt": ["Role", "Arn"]}},
                     }
                 ]
@@ -128,8 +131,10 @@ def test_every_role_of_a_stage_gets_the_boundary_l2_and_l1(example_config: LakeC
     bound_stage_roles(stage, example_config)
     stack = cdk.Stack(stage, "S", stack_name="acme-lake-dev-s")
     iam.Role(stack, "Job", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
-    # auto_delete_objects adds a provider role that CDK writes as a plain CfnResource, not an iam.Role
-    s3.Bucket(stack, "B", auto_delete_objects=True, removal_policy=cdk.RemovalPolicy.DESTROY)
+    # restrict_default_security_group adds a provider role that CDK writes as a plain CfnResource, not an
+    # iam.Role: the one helper Lambda the infra stage keeps (issue 14)
+    isolated = ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+    ec2.Vpc(stack, "Vpc", max_azs=1, subnet_configuration=[isolated], restrict_default_security_group=True)
     (template,) = stage_templates(stage)
     roles = template.resources("AWS::IAM::Role")
     assert len(roles) == 2

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 
 from datalake_config import LakeConfig, load
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
+from datalake_infra.network.s3_prefix_list import context_key, s3_prefix_list_name
 
 INFRA_DIR = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,19 @@ def cdk_context() -> dict[str, Any]:
     flags = json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
     recorded = json.loads((INFRA_DIR / "cdk.context.json").read_text())
     return {**flags, **recorded}
+
+
+# The id AWS gives com.amazonaws.eu-west-1.s3 (the same in every account of the region).
+EU_WEST_1_S3_PREFIX_LIST = "pl-6da54004"
+
+
+@pytest.fixture(scope="session")
+def s3_prefix_list_entry() -> Callable[[str, str], dict[str, Any]]:
+    """The cdk.context.json entry an operator records for an added account's S3 prefix list (see s3_prefix_list)."""
+
+    def entry(account: str, region: str) -> dict[str, Any]:
+        stack = cdk.Stack(cdk.App(), "KeyOnly", env=cdk.Environment(account=account, region=region))
+        key = context_key(stack, prefix_list_name=s3_prefix_list_name(region))
+        return {key: [{"PrefixListId": EU_WEST_1_S3_PREFIX_LIST, "Identifier": EU_WEST_1_S3_PREFIX_LIST}]}
+
+    return entry

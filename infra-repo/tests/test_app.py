@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,15 +61,24 @@ def _start(config: LakeConfig, workdir: Path, context: dict[str, Any]) -> tuple[
 
 @pytest.fixture(scope="module")
 def runs(
-    example_config: LakeConfig, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    example_config: LakeConfig,
+    cdk_context: dict[str, Any],
+    s3_prefix_list_entry: Callable[[str, str], dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, AppRun]:
     raw = example_config.model_dump(mode="json")
     raw["environments"]["dev"]["vpc_cidr"] = "10.40.0.0/16"
     prod = raw["environments"].pop("prod")
     raw["environments"] = {**raw["environments"], "staging": STAGING, "prod": prod}
     configs = {"example": example_config, "changed": from_mapping(raw, source="changed config")}
+    # the example synthesizes from the committed context alone; the added account's S3 prefix list is recorded
+    # as an operator would (synth never looks it up)
+    contexts = {
+        "example": cdk_context,
+        "changed": {**cdk_context, **s3_prefix_list_entry(STAGING["account"], STAGING["region"])},
+    }
     # both apps synthesize side by side: each is one process, mostly waiting on its jsii runtime
-    started = {name: _start(config, tmp_path_factory.mktemp(name), cdk_context) for name, config in configs.items()}
+    started = {name: _start(config, tmp_path_factory.mktemp(name), contexts[name]) for name, config in configs.items()}
     runs = {}
     for name, (process, outdir) in started.items():
         output, _ = process.communicate(timeout=600)

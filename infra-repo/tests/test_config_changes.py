@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,10 @@ class Changed:
 
 @pytest.fixture(scope="module")
 def changed(
-    example_config: LakeConfig, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    example_config: LakeConfig,
+    cdk_context: dict[str, Any],
+    s3_prefix_list_entry: Callable[[str, str], dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Changed:
     raw = example_config.model_dump(mode="json")
     raw["environments"]["dev"]["vpc_cidr"] = DEV_CIDR
@@ -53,7 +57,10 @@ def changed(
     prod = environments.pop("prod")
     raw["environments"] = {**environments, "staging": STAGING, "prod": prod}
     config = from_mapping(raw, source="changed config")
-    app = cdk.App(context=cdk_context, outdir=str(tmp_path_factory.mktemp("changed")))
+    # adding an account means recording its S3 prefix list (synth never looks it up); its zones are left out
+    # on purpose, to show the fallback below
+    context = {**cdk_context, **s3_prefix_list_entry(STAGING["account"], STAGING["region"])}
+    app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("changed")))
     # only the environments that changed: the unchanged ones are covered by test_stage
     stages = {env: InfraStage(app, env.capitalize(), config=config, env_name=env) for env in ("dev", "staging")}
     for stage in stages.values():

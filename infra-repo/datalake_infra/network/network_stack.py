@@ -13,7 +13,7 @@ from datalake_infra.contract import ContractValue, contract_reference
 from datalake_infra.network.availability_zones import zones_from_context
 from datalake_infra.network.glue_security_group import GlueSecurityGroup
 from datalake_infra.network.lake_vpc import LakeVpc
-from datalake_infra.network.s3_prefix_list import S3PrefixList
+from datalake_infra.network.s3_prefix_list import s3_prefix_list
 
 
 class NetworkStack(cdk.Stack):
@@ -44,7 +44,7 @@ class NetworkStack(cdk.Stack):
             "GlueConnections",
             vpc=self.network.vpc,
             endpoints=self.network.endpoint_security_group,
-            s3_prefix_list_id=S3PrefixList(self, "S3PrefixList").prefix_list_id,
+            s3_prefix_list_id=s3_prefix_list(self, "S3PrefixList").prefix_list_id,
         ).security_group
 
         subnets = self.network.private_subnets

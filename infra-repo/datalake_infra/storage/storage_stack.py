@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from datalake_config import LakeConfig, names_for
@@ -14,7 +13,6 @@ from datalake_infra.customer_key import CustomerKey
 from datalake_infra.storage import lifecycle
 from datalake_infra.storage.alarm_topic import AlarmTopic
 from datalake_infra.storage.lake_bucket import LakeBucket
-from lake_pipelines.checks import acknowledge
 from lake_pipelines.key_policies import cloudwatch_logs_statement
 
 
@@ -84,15 +82,3 @@ class StorageStack(cdk.Stack):
         ContractValue(
             self, "AlarmTopicKeyArn", names=names, path=names.alarm_topic_key_arn, value=self.alarm_topic_key.key_arn
         )
-        self._acknowledge_notifications_handler()
-
-    def _acknowledge_notifications_handler(self) -> None:
-        """CDK configures bucket notifications through one singleton Lambda per stack; its role is CDK's own."""
-        for construct in self.node.find_all():
-            if isinstance(construct, iam.CfnRole) and "BucketNotificationsHandler" in construct.node.path:
-                acknowledge(
-                    construct,
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                    "CDK's bucket-notifications handler (enables EventBridge on the raw bucket) only writes its own "
-                    "logs through the AWS basic execution policy.",
-                )
