@@ -52,8 +52,14 @@ def _shown(cwd: Path) -> str:
 CFG = f"-c config={_shown(ROOT / 'deployment-account')}"
 ROOT_CFG = _shown(ROOT)
 
+PIPELINES_POLICIES = ",".join(
+    f"arn:aws:iam::{DEP}:policy/acme-lake-pipelines-cfn-execution{suffix}" for suffix in ("", "-2")
+)
+
 GOLDEN_COMMANDS = [
-    f"npx cdk bootstrap aws://{DEP}/eu-west-1 --profile acme-lake-deployment",
+    None,
+    f"npx cdk bootstrap aws://{DEP}/eu-west-1 --profile acme-lake-deployment "
+    f"--cloudformation-execution-policies {PIPELINES_POLICIES}",
     None,
     f"npx cdk bootstrap aws://{DEV}/eu-west-1 --profile acme-lake-dev --trust {DEP} "
     f"--cloudformation-execution-policies {POLICIES.format(a=DEV)}",
@@ -78,6 +84,11 @@ GOLDEN_COMMANDS = [
     ],
 ]
 GOLDEN_STEPS = [
+    (
+        "create or update the pipeline-role boundary and the CloudFormation execution policy of the deployment account",
+        DEP,
+        "acme-lake-deployment",
+    ),
     ("bootstrap the deployment account", DEP, "acme-lake-deployment"),
     ("create or update the stage-role boundary and the CloudFormation execution policy in dev", DEV, "acme-lake-dev"),
     ("bootstrap dev, trusting the deployment account", DEV, "acme-lake-dev"),
@@ -158,7 +169,7 @@ def test_plan_command_prints_every_step_with_account_region_and_profile(
 ) -> None:
     assert cli.main(["bootstrap", "plan"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("lakeops bootstrap: 15 steps for acme-lake (deployment account 111111111111, eu-west-1)")
+    assert out.startswith("lakeops bootstrap: 16 steps for acme-lake (deployment account 111111111111, eu-west-1)")
     for number, (name, account, profile) in enumerate(GOLDEN_STEPS, start=1):
         heading = rf"^\s*{number}\. {re.escape(name)}\n\s+account {account}  region eu-west-1  profile {profile}$"
         assert re.search(heading, out, re.M), name
@@ -356,10 +367,10 @@ class FakeCli:
         if argv[:2] == ("cdk", "bootstrap"):
             parameters = {}
             if "--trust" in argv:
-                parameters = {
-                    "TrustedAccounts": argv[argv.index("--trust") + 1],
-                    "CloudFormationExecutionPolicies": argv[argv.index("--cloudformation-execution-policies") + 1],
-                }
+                parameters["TrustedAccounts"] = argv[argv.index("--trust") + 1]
+            if "--cloudformation-execution-policies" in argv:
+                policies = argv[argv.index("--cloudformation-execution-policies") + 1]
+                parameters["CloudFormationExecutionPolicies"] = policies
             cloudformation = session.client("cloudformation")
             exists = bool(cloudformation.describe_stacks()["Stacks"])  # only CDKToolkit precedes it here
             (cloudformation.update_stack if exists else cloudformation.create_stack)(
@@ -390,6 +401,10 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
     assert _bootstrapper(example_config, runner).apply(steps) == ["done"] * len(steps)
     assert [c.display(ROOT) for c in runner.commands] == [c for c in GOLDEN_COMMANDS if c]
 
+    # the deployment account deploys under its own shipped policy and pipeline-role boundary
+    iam = _session_in(aws, DEP).client("iam")
+    names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
+    assert names == ["acme-lake-pipeline-role-boundary", *(f"acme-lake-pipelines-cfn-execution{s}" for s in ("", "-2"))]
     for account in (DEV, TEST, PROD):
         iam = _session_in(aws, account).client("iam")
         names = sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
@@ -419,9 +434,10 @@ def test_apply_runs_every_step_then_skips_them_all(example_config: LakeConfig, a
     # only the release runs again: it skips by itself what the index already holds (--skip-existing)
     assert [c.argv[:3] for c in again.commands] == [("lakeops", "release", "publish")]
     assert [o for o in outcomes if not o.startswith("skipped: ")] == ["done"]
-    assert outcomes[1] == "skipped: the stage-role boundary and the execution policy are up to date"
-    assert outcomes[3] == "skipped: the config publisher role acme-lake-dev-config-publisher is up to date"
-    assert outcomes[11] == "skipped: the published config is current"
+    assert outcomes[0] == "skipped: the role boundary and the execution policy are up to date"
+    assert outcomes[2] == "skipped: the role boundary and the execution policy are up to date"
+    assert outcomes[4] == "skipped: the config publisher role acme-lake-dev-config-publisher is up to date"
+    assert outcomes[12] == "skipped: the published config is current"
 
 
 def test_apply_refuses_a_profile_of_another_account_before_acting(
@@ -434,11 +450,11 @@ def test_apply_refuses_a_profile_of_another_account_before_acting(
         _bootstrapper(example_config, runner, **options).apply(steps)
     message = str(refused.value)
     assert message.startswith(
-        "step 5/15 (create or update the stage-role boundary and the CloudFormation execution policy in test)"
+        "step 6/16 (create or update the stage-role boundary and the CloudFormation execution policy in test)"
     )
     assert "profile 'wrong-account' has credentials for account 999999999999" in message
     assert "--profile test=PROFILE" in message
-    # steps 1-4 ran; nothing in or after the test account did
+    # steps 1-5 ran; nothing in or after the test account did
     assert [c.argv[2] for c in runner.commands] == [f"aws://{DEP}/eu-west-1", f"aws://{DEV}/eu-west-1"]
     assert _session_in(aws, "999999999999").client("iam").list_policies(Scope="Local")["Policies"] == []
 
@@ -452,7 +468,7 @@ def test_apply_stops_at_the_first_failure_with_the_step_and_its_last_lines(
         _bootstrapper(example_config, runner).apply(steps)
     message = str(failed.value)
     assert message.startswith(
-        "step 14/15 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
+        "step 15/16 (deploy the infra pipelines (dev, test, prod branches)) failed with exit code 1"
     )
     assert "| AccessDenied: not authorized to perform: iam:CreateRole" in message
     assert "cd infra-repo && npx cdk deploy acme-lake-infra-dev-pipeline acme-lake-infra-test-pipeline" in message
@@ -479,7 +495,7 @@ def test_changed_policy_gets_a_new_default_version_and_stale_trust_is_bootstrapp
         ("cdk", "bootstrap", f"aws://{DEV}/eu-west-1"),
         ("lakeops", "release", "publish"),  # idempotent by itself, so it always runs
     ]
-    assert outcomes[1:3] == ["done", "done"]
+    assert outcomes[2:4] == ["done", "done"]
     assert outcomes.count("done") == 3  # the two stale steps and the release, which always runs
     policy = dev.client("iam").get_policy(PolicyArn=arn)["Policy"]
     assert policy["DefaultVersionId"] == "v3"
@@ -506,7 +522,7 @@ def test_a_drifted_publisher_role_is_brought_back_to_exactly_the_expected_one(
     lines: list[str] = []
     runner = FakeCli(example_config)
     outcomes = Bootstrapper(example_config, _options(), runner, echo=lines.append).apply(steps)
-    assert [n for n, o in enumerate(outcomes, start=1) if o == "done"] == [7, 13]  # the role, and the release
+    assert [n for n, o in enumerate(outcomes, start=1) if o == "done"] == [8, 14]  # the role, and the release
     assert [line.strip() for line in lines if line.startswith("   ")] == [
         f"updated the trust policy of role {name}",
         f"updated inline policy publish-environment-facts of role {name}",
@@ -522,7 +538,7 @@ def test_a_drifted_publisher_role_is_brought_back_to_exactly_the_expected_one(
     assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
     # and a third apply finds it current
     third = _bootstrapper(example_config, FakeCli(example_config)).apply(steps)
-    assert third[6] == f"skipped: the config publisher role {name} is up to date"
+    assert third[7] == f"skipped: the config publisher role {name} is up to date"
 
 
 def test_the_publisher_role_step_is_the_one_for_its_environment(example_config: LakeConfig) -> None:
@@ -541,7 +557,7 @@ def _decoded(document: Any) -> Any:
 
 def test_render_plan_numbers_steps(example_config: LakeConfig) -> None:
     text = render_plan(example_config, build_plan(example_config, _options()), ROOT)
-    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 16)]
+    assert re.findall(r"^\s*(\d+)\. ", text, re.M) == [str(n) for n in range(1, 17)]
 
 
 def _session_in(profiles: dict[str, str], account: str) -> Any:

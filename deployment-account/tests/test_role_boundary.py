@@ -67,7 +67,7 @@ def test_a_role_without_the_boundary_or_with_another_is_a_problem(example_config
 )
 def test_a_grant_beyond_the_boundary_is_named(example_config: LakeConfig, action: str, resource: str) -> None:
     problems = _problems(example_config, Role=_role(_allow(action, resource)))
-    assert problems and all("which the stage-role boundary does not allow" in p for p in problems), problems
+    assert problems and all("which the role boundary does not allow" in p for p in problems), problems
     assert any(action.rstrip("*") in p for p in problems)
 
 

@@ -33,7 +33,13 @@ from datalake_config.aws import Sessions, partition_of
 from datalake_config.model import CodeCommitSource
 from datalake_config.naming import PUBLIC_PYPI_CONNECTION, REPOSITORIES
 from datalake_config.publish import PublisherRole, PublishError, approvers, plan_publish, publisher_role
-from lake_pipelines.execution_policy import PolicyPart, execution_policy_parts, stage_role_boundary
+from lake_pipelines.execution_policy import (
+    PolicyPart,
+    execution_policy_parts,
+    pipeline_role_boundary,
+    pipelines_execution_policy_parts,
+    stage_role_boundary,
+)
 from lakeops.errors import LakeopsError
 from lakeops.release import DEFAULT_SOURCES
 
@@ -162,30 +168,49 @@ def build_plan(config: LakeConfig, options: BootstrapOptions) -> list[Step]:
     def cdk(*args: str, cwd: Path = root) -> Command:
         return Command(("cdk", *args), cwd, env)
 
-    steps = [
-        Step(
-            StepKind.CDK_BOOTSTRAP,
-            "bootstrap the deployment account",
-            deployment.account,
-            deployment.region,
-            dep_profile,
-            cdk("bootstrap", f"aws://{deployment.account}/{deployment.region}", "--profile", dep_profile),
-            stack_names=(BOOTSTRAP_STACK,),
+    steps: list[Step] = []
+    dep_partition = partition_of(deployment.region)
+    if options.admin:
+        dep_policies: tuple[str, ...] = (f"arn:{dep_partition}:iam::aws:policy/AdministratorAccess",)
+    else:
+        # The deployment account deploys its own stack and the pipeline stacks (self-mutation included) under a
+        # shipped least-privilege policy too; one policy serves every region of the account (IAM is global).
+        dep_parts = pipelines_execution_policy_parts(config)
+        dep_policies = tuple(f"arn:{dep_partition}:iam::{deployment.account}:policy/{p.name}" for p in dep_parts)
+        steps.append(
+            Step(
+                StepKind.EXECUTION_POLICY,
+                "create or update the pipeline-role boundary and the CloudFormation execution policy of the "
+                "deployment account",
+                deployment.account,
+                deployment.region,
+                dep_profile,
+                # the boundary first: the execution policy creates roles only with it attached
+                policy_parts=(pipeline_role_boundary(config), *dep_parts),
+            )
         )
-    ]
     # A pipeline deploying to another region keeps a support stack (its artifact bucket there) in the deployment
     # account in that region, published through the deployment account's bootstrap of that region.
     other_regions = sorted({config.env(e).region for e in config.environment_names} - {deployment.region})
-    for region in other_regions:
+    for region in (deployment.region, *other_regions):
+        where = "" if region == deployment.region else f" in {region} (pipelines' cross-region support)"
         steps.append(
             Step(
                 StepKind.CDK_BOOTSTRAP,
-                f"bootstrap the deployment account in {region} (pipelines' cross-region support)",
+                f"bootstrap the deployment account{where}",
                 deployment.account,
                 region,
                 dep_profile,
-                cdk("bootstrap", f"aws://{deployment.account}/{region}", "--profile", dep_profile),
+                cdk(
+                    "bootstrap",
+                    f"aws://{deployment.account}/{region}",
+                    "--profile",
+                    dep_profile,
+                    "--cloudformation-execution-policies",
+                    ",".join(dep_policies),
+                ),
                 stack_names=(BOOTSTRAP_STACK,),
+                execution_policies=dep_policies,
             )
         )
     for env_name in config.environment_names:
@@ -485,7 +510,7 @@ class Bootstrapper:
         if step.kind is StepKind.EXECUTION_POLICY:
             iam = self._client(session, "iam", step)
             if all(_current_document(iam, step.account, step.region, p) == p.document for p in step.policy_parts):
-                return "the stage-role boundary and the execution policy are up to date"
+                return "the role boundary and the execution policy are up to date"
             return None
         if step.kind is StepKind.PUBLISHER_ROLE:
             assert step.publisher is not None

@@ -290,12 +290,24 @@ class LakeNames:
         """The permissions boundary every role the stages create carries (bootstrap creates it per target)."""
         return f"{self.prefix}-stage-role-boundary"
 
+    @property
+    def pipelines_execution_policy(self) -> str:
+        """The managed policy the deployment account's CloudFormation execution role gets at bootstrap: what the
+        deployment-account stack and the pipeline stacks need (one policy for every region of the account)."""
+        return f"{self.prefix}-pipelines-cfn-execution"
+
+    @property
+    def pipeline_role_boundary(self) -> str:
+        """The permissions boundary every role of the pipeline stacks carries (bootstrap creates it)."""
+        return f"{self.prefix}-pipeline-role-boundary"
+
+    def pipelines_execution_policy_part(self, index: int) -> str:
+        """Part `index` (from 1) of the deployment account's execution policy."""
+        return _part(self.pipelines_execution_policy, index)
+
     def cloudformation_execution_policy_part(self, index: int) -> str:
         """Part `index` (from 1) of that policy when it exceeds the size of one managed policy."""
-        if index < 1:
-            raise ValueError(f"policy parts are numbered from 1, got {index}")
-        base = self.cloudformation_execution_policy
-        return base if index == 1 else f"{base}-{index}"
+        return _part(self.cloudformation_execution_policy, index)
 
     @property
     def global_config_key_alias(self) -> str:
@@ -374,3 +386,9 @@ def tags(config: LakeConfig, env: str | None = None, repository: str | None = No
 def _check_repository(repository: str) -> None:
     if repository not in REPOSITORIES:
         raise KeyError(f"unknown repository {repository!r}; known: {', '.join(REPOSITORIES)}")
+
+
+def _part(base: str, index: int) -> str:
+    if index < 1:
+        raise ValueError(f"policy parts are numbered from 1, got {index}")
+    return base if index == 1 else f"{base}-{index}"

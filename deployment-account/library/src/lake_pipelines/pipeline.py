@@ -23,6 +23,7 @@ from datalake_config.publish import approvers
 from lake_pipelines import buildspec
 from lake_pipelines.checks import acknowledge, enable_nag
 from lake_pipelines.generated_grants import GeneratedGrants, flatten
+from lake_pipelines.role_boundary import bound_pipeline_roles
 
 StageFactory = Callable[[Construct, str, str], cdk.Stage]
 
@@ -244,6 +245,10 @@ class BranchPipelineStack(cdk.Stack):
 
         self.pipeline.build_pipeline()
         self._version_the_artifact_bucket()
+        self._name_the_build_projects(names.pipeline_name(repository))
+        # What the pipeline's roles may do is capped like the stages' roles: the deployment account's execution
+        # policy creates a role only with this boundary (policies/pipeline-role-boundary.json).
+        bound_pipeline_roles(self, config)
         self.topic = sns.Topic.from_topic_arn(
             self,
             "PipelineTopic",
@@ -452,6 +457,20 @@ class BranchPipelineStack(cdk.Stack):
             ):
                 policy.add_statements(iam.PolicyStatement(actions=[own], resources=[source.connection_arn]))
 
+    def _name_the_build_projects(self, pipeline_name: str) -> None:
+        """`<pipeline>-<stage>-<step>` for every CodeBuild project CDK Pipelines leaves unnamed, so the deployment
+        account's execution policy can name the projects it manages (`project/<prefix>-*`) and a console reader
+        sees whose build it is."""
+        base = self.pipeline.node.path
+        for construct in self.pipeline.node.find_all():
+            # an unnamed project's name is a token that resolves to nothing (CDK's lazy physical name)
+            if isinstance(construct, codebuild.CfnProject) and self.resolve(construct.name) is None:
+                parts: list[str] = []
+                for part in construct.node.path.removeprefix(f"{base}/").split("/"):
+                    if part not in ("Pipeline", "CdkBuildProject", "Resource") and part not in parts[-1:]:
+                        parts.append(part)
+                construct.name = "-".join([pipeline_name, *parts]).lower()
+
     def _version_the_artifact_bucket(self) -> None:
         """Versioning on the artifact bucket CDK Pipelines creates (it sets none): an overwritten or deleted
         artifact of a past execution can be recovered while anyone investigates it, for a bounded time."""
@@ -492,6 +511,10 @@ class BranchPipelineStack(cdk.Stack):
             replication_buckets=tuple(flatten(self.resolve(s.replication_bucket.bucket_arn)) for s in supports),
         )
         for support in supports:
+            # The support stack is CDK's, outside this stack: it gets the pipeline's tags, which the deployment
+            # account's execution policy requires of the keys it manages.
+            for tag, value in tags(self.config, self.environment_name, self.repository_kind).items():
+                cdk.Tags.of(support.stack).add(tag, value)
             acknowledge(
                 support.replication_bucket,
                 "AwsSolutions-S1",

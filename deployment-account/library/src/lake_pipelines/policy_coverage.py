@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
 import aws_cdk as cdk
+import aws_cdk.cx_api as cxapi
 
 from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
 from lake_pipelines import aws_data
-from lake_pipelines.execution_policy import execution_policy_parts
+from lake_pipelines.execution_policy import execution_policy_parts, pipelines_execution_policy_parts
 from lake_pipelines.iam_eval import Request, arn_matches, evaluate
 
 EXCLUSIONS_FILE = "policies/handler-exclusions.json"
@@ -43,6 +44,8 @@ PASSED_TO_SERVICE = {
     "AWS::StepFunctions::StateMachine": "states.amazonaws.com",
     "AWS::Events::Rule": "events.amazonaws.com",
     "AWS::EC2::FlowLog": "vpc-flow-logs.amazonaws.com",
+    "AWS::CodeBuild::Project": "codebuild.amazonaws.com",
+    "AWS::CodePipeline::Pipeline": "codepipeline.amazonaws.com",
 }
 # ec2:CreateAction of the ec2:CreateTags call that tags a resource while it is created.
 EC2_CREATE_ACTION = {
@@ -58,6 +61,7 @@ _MODELED_KEYS = (
     "aws:requestedregion",
     "aws:tagkeys",
     "iam:passedtoservice",
+    "codestar-connections:passedtoservice",
     "iam:policyarn",
     "iam:permissionsboundary",
     "ec2:createaction",
@@ -70,6 +74,7 @@ class StackTemplate:
     name: str
     template: dict[str, Any]
     stack_tags: dict[str, str]  # CloudFormation propagates these to every resource that takes tags
+    region: str | None = None  # where the stack deploys, when not the target's region (a cross-region support stack)
 
     def resources(self, *types: str) -> list[dict[str, Any]]:
         return [r for r in self.template.get("Resources", {}).values() if not types or r["Type"] in types]
@@ -77,7 +82,12 @@ class StackTemplate:
 
 def stage_templates(stage: cdk.Stage) -> list[StackTemplate]:
     """Every stack of a synthesized stage, with the tags CloudFormation will propagate."""
-    return [StackTemplate(a.stack_name, a.template, dict(a.tags)) for a in stage.synth().stacks]
+    return assembly_templates(stage.synth().stacks)
+
+
+def assembly_templates(stacks: Iterable[cxapi.CloudFormationStackArtifact]) -> list[StackTemplate]:
+    """Synthesized stacks with the tags CloudFormation will propagate and the region each deploys to."""
+    return [StackTemplate(a.stack_name, a.template, dict(a.tags), a.environment.region) for a in stacks]
 
 
 def policy_statements(config: LakeConfig, env_name: str) -> list[dict[str, Any]]:
@@ -125,9 +135,28 @@ def coverage_problems(stacks: list[StackTemplate], config: LakeConfig, env_name:
 
 
 def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> CoverageReport:
-    policy = policy_statements(config, env_name)
     target_env = config.env(env_name)
     target = Target(config.prefix, target_env.account, target_env.region, partition_of(target_env.region))
+    return policy_report(stacks, policy_statements(config, env_name), target, lake_names(config).stage_role_boundary)
+
+
+def pipelines_coverage_problems(stacks: list[StackTemplate], config: LakeConfig) -> list[str]:
+    """Every way the deployment account's stacks and its shipped execution policy disagree; [] when covered."""
+    return pipelines_coverage_report(stacks, config).problems
+
+
+def pipelines_coverage_report(stacks: list[StackTemplate], config: LakeConfig) -> CoverageReport:
+    """The deployment-account stack and the pipeline stacks against `pipelines_execution_policy_parts`."""
+    deployment = config.deployment
+    target = Target(config.prefix, deployment.account, deployment.region, partition_of(deployment.region))
+    policy = [s for part in pipelines_execution_policy_parts(config) for s in part.document["Statement"]]
+    return policy_report(stacks, policy, target, lake_names(config).pipeline_role_boundary)
+
+
+def policy_report(
+    stacks: list[StackTemplate], policy: list[dict[str, Any]], target: Target, boundary_name: str
+) -> CoverageReport:
+    """What CloudFormation will call for `stacks` in `target`, evaluated against `policy`."""
     report = CoverageReport()
     excluded = {(e.resource_type, e.permission): e for e in exclusions()}
     failures: dict[tuple[str, str], str] = {}
@@ -159,7 +188,7 @@ def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: s
         report.verdicts[pair] = "missing"
     report.problems = sorted(set(report.problems)) + [failures[p] for p in sorted(failures)]
     report.problems += _policy_shape_problems(policy, target)
-    report.problems += boundary_guard_problems(policy, target, lake_names(config).stage_role_boundary)
+    report.problems += boundary_guard_problems(policy, target, boundary_name)
     return report
 
 
@@ -223,6 +252,35 @@ def _parameter(stack: StackResolver, logical_id: str) -> list[str | None]:
     return [name.lstrip("/") if name else None]
 
 
+def _domain_and(property_name: str) -> Callable[[StackResolver, str], list[str | None]]:
+    """A CodeArtifact repository or package group: its domain's name, then its own."""
+
+    def values(stack: StackResolver, logical_id: str) -> list[str | None]:
+        props = stack.properties(logical_id)
+        return [stack.resolve(props.get("DomainName")), stack.resolve(props.get(property_name))]
+
+    return values
+
+
+def _secret(stack: StackResolver, logical_id: str) -> list[str | None]:
+    # Secrets Manager appends `-` and six random characters to the name in the secret's ARN.
+    name = stack.physical_name(logical_id, "Name")
+    return [f"{name}-{GENERATED}" if name else None]
+
+
+def _alias(stack: StackResolver, logical_id: str) -> list[str | None]:
+    name = stack.physical_name(logical_id, "AliasName")
+    return [name.removeprefix("alias/") if name else None]
+
+
+def _managed_policy(stack: StackResolver, logical_id: str) -> list[str | None]:
+    name = stack.physical_name(logical_id, "ManagedPolicyName")
+    path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
+    if name is None or path is None:
+        return [None]
+    return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
+
+
 # CloudFormation type → the IAM resource type of the resource it manages, and that ARN's variables.
 # A name the template leaves out is CloudFormation's generated `<stack>-<logical id>-<suffix>`; an ID the
 # service assigns (a key ID, a VPC ID) is GENERATED.
@@ -254,6 +312,17 @@ OWN_RESOURCE: dict[str, tuple[str, str, Callable[[StackResolver, str], list[str 
     "AWS::EC2::FlowLog": ("ec2", "vpc-flow-log", _generated_id),
     "AWS::EC2::SecurityGroupIngress": ("ec2", "security-group-rule", _generated_id),
     "AWS::EC2::SecurityGroupEgress": ("ec2", "security-group-rule", _generated_id),
+    # the deployment account's stacks
+    "AWS::CodeBuild::Project": ("codebuild", "project", _name("Name")),
+    "AWS::CodePipeline::Pipeline": ("codepipeline", "pipeline", _name("Name")),
+    "AWS::CodeCommit::Repository": ("codecommit", "repository", _name("RepositoryName")),
+    "AWS::CodeArtifact::Domain": ("codeartifact", "domain", _name("DomainName")),
+    "AWS::CodeArtifact::Repository": ("codeartifact", "repository", _domain_and("RepositoryName")),
+    "AWS::CodeArtifact::PackageGroup": ("codeartifact", "package-group", _domain_and("Pattern")),
+    "AWS::CodeStarNotifications::NotificationRule": ("codestar-notifications", "notificationrule", _generated_id),
+    "AWS::SecretsManager::Secret": ("secretsmanager", "Secret", _secret),
+    "AWS::KMS::Alias": ("kms", "alias", _alias),
+    "AWS::IAM::ManagedPolicy": ("iam", "policy", _managed_policy),
 }
 # Resources a handler acts on only when a property names one: a role passed, a code object in S3.
 # The property names (suffixes) through which a template names each of them.
@@ -261,17 +330,30 @@ NAMED_BY_A_PROPERTY = {
     ("iam", "role"): ("RoleArn", "Role"),
     ("s3", "object"): ("S3Bucket", "S3Key"),
     ("kms", "key"): ("KmsKeyId", "KmsKeyArn", "KMSMasterKeyId", "KmsMasterKeyId"),
+    ("iam", "group"): ("Groups",),
+    ("iam", "user"): ("Users",),
+    ("codepipeline", "stage"): ("Stages",),
+    ("codestar-connections", "Connection"): ("ConnectionArn",),
 }
 # The IAM reference stars both of these for DynamoDB's resource-policy actions: a request names one of them.
 ALTERNATIVE_TYPES = (("dynamodb", "stream"),)
 # Resource types whose Ref is the ARN (for the rest Ref is the name or ID, the last ARN variable).
-REF_IS_ARN = ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine")
+REF_IS_ARN = (
+    "AWS::SNS::Topic",
+    "AWS::StepFunctions::StateMachine",
+    "AWS::SecretsManager::Secret",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::CodeArtifact::Domain",
+    "AWS::CodeArtifact::Repository",
+    "AWS::CodeArtifact::PackageGroup",
+    "AWS::CodeStarNotifications::NotificationRule",
+)
 
 
 class StackResolver:
     def __init__(self, stack: StackTemplate, target: Target) -> None:
         self.stack = stack
-        self.target = target
+        self.target = replace(target, region=stack.region) if stack.region else target
         self.resources: dict[str, dict[str, Any]] = stack.template.get("Resources", {})
         self._arns: dict[str, _Arn | None] = {}
 
@@ -308,6 +390,8 @@ class StackResolver:
         if function == "Fn::GetAtt":
             logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
             own = self.own_arn(logical_id) if logical_id in self.resources else None
+            if own is not None and attribute == "Name":  # a CodeArtifact domain's or repository's name
+                return self._own_values(logical_id)[-1]
             if own is None or attribute != "Arn":
                 return None
             # A log group's Arn attribute ends in ":*" (its streams), unlike the ARN IAM names it by.
@@ -421,6 +505,19 @@ class StackResolver:
             if database and pattern:
                 arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [database, GENERATED])
                 arns.append(_Arn("glue", "userdefinedfunction", arn, {}, own=False))
+        if kind == "AWS::CodePipeline::Pipeline":
+            props = self.properties(logical_id)
+            pipeline = self.resolve(props.get("Name"))
+            pattern = _arn_pattern("codepipeline", "stage")
+            for stage in props.get("Stages", []):
+                name = self.resolve(stage.get("Name"))
+                if pipeline and name and pattern:
+                    arn = aws_data.fill_arn(pattern, t.partition, t.region, t.account, [pipeline, name])
+                    arns.append(_Arn("codepipeline", "stage", arn, {}, own=False))
+                for action in stage.get("Actions", []):
+                    connection = self.resolve(action.get("Configuration", {}).get("ConnectionArn"))
+                    if connection:  # PassConnection is authorized under the codestar-connections prefix
+                        arns.append(_Arn("codestar-connections", "Connection", connection, {}, own=False))
         if kind == "AWS::Glue::Table":
             database = self.resolve(self.properties(logical_id).get("DatabaseName"))
             pattern = _arn_pattern("glue", "database")
@@ -521,6 +618,8 @@ class StackResolver:
             context["aws:TagKeys"] = sorted(tags)
         if action.full_name.lower() == "iam:passrole" and kind in PASSED_TO_SERVICE:
             context["iam:PassedToService"] = [PASSED_TO_SERVICE[kind]]
+        if action.full_name.lower() == "codestar-connections:passconnection" and kind in PASSED_TO_SERVICE:
+            context["codestar-connections:PassedToService"] = [PASSED_TO_SERVICE[kind]]
         if action.full_name.lower() == "ec2:createtags" and handler == "create" and kind in EC2_CREATE_ACTION:
             context["ec2:CreateAction"] = [EC2_CREATE_ACTION[kind]]
         return context
@@ -687,7 +786,7 @@ def boundary_guard_problems(policy: list[dict[str, Any]], target: Target, bounda
     ]
     return [
         f"the execution policy allows {what} ({request.action} on {request.resource}): "
-        f"every role the stages create must keep the boundary {boundary}"
+        f"every role the stacks create must keep the boundary {boundary}"
         for what, request in escapes
         if evaluate(policy, request).allowed
     ]

@@ -21,7 +21,11 @@ from typing import Any
 
 from datalake_config import LakeConfig
 from datalake_config.aws import partition_of
-from lake_pipelines.execution_policy import stage_role_boundary
+from lake_pipelines.execution_policy import (
+    pipeline_role_boundary,
+    pipelines_execution_policy_parts,
+    stage_role_boundary,
+)
 from lake_pipelines.policy_coverage import StackResolver, StackTemplate, Target, policy_statements
 
 ACKNOWLEDGEMENTS_FILE = "policies/lint-acknowledgements.json"
@@ -204,3 +208,11 @@ def execution_policy_lint_problems(config: LakeConfig, env_name: str) -> list[st
     target = config.env(env_name)
     boundary = stage_role_boundary(config, target.account, target.region)
     return lint_problems_of([("execution policy", document), ("stage-role boundary", boundary.document)])
+
+
+def pipelines_policy_lint_problems(config: LakeConfig) -> list[str]:
+    """The same lint over the deployment account's execution policy and pipeline-role boundary."""
+    statements = [s for part in pipelines_execution_policy_parts(config) for s in part.document["Statement"]]
+    document = {"Version": "2012-10-17", "Statement": statements}
+    boundary = pipeline_role_boundary(config)
+    return lint_problems_of([("pipelines execution policy", document), ("pipeline-role boundary", boundary.document)])

@@ -29,7 +29,7 @@ from constructs import IConstruct
 from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
 from lake_pipelines import aws_data
-from lake_pipelines.execution_policy import BOUNDARY_FILE, stage_role_boundary
+from lake_pipelines.execution_policy import BOUNDARY_FILE, PolicyPart, pipeline_role_boundary, stage_role_boundary
 from lake_pipelines.iam_eval import Request, arn_matches, evaluate
 from lake_pipelines.policy_coverage import GENERATED, StackResolver, StackTemplate, Target
 
@@ -52,20 +52,33 @@ AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+# A bounded pipeline role may use STS for these only: assume the deployment and lookup roles CDK bootstrap
+# creates, the verify roles (each boundary statement names which), and log in to CodeArtifact.
+PIPELINE_STS_ACTIONS = ("sts:AssumeRole", "sts:GetServiceBearerToken")
+# The tag CDK's bootstrap template gives its roles (deploy, file-publishing, image-publishing, lookup).
+BOOTSTRAP_ROLE_TAG = "iam:ResourceTag/aws-cdk:bootstrap-role"
+
+
 def boundary_arn(config: LakeConfig) -> str:
     """The boundary's ARN as templates write it: each stack fills in its own partition and account."""
-    return f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{lake_names(config).stage_role_boundary}"
+    return _policy_arn(lake_names(config).stage_role_boundary)
+
+
+def _policy_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{name}"
 
 
 @jsii.implements(cdk.IAspect)
 class _BoundEveryRole:
     """Sets the boundary on every AWS::IAM::Role, the L2 roles and the L1 ones CDK's providers create."""
 
-    def __init__(self, arn: str) -> None:
+    def __init__(self, arn: str, stack: cdk.Stack | None = None) -> None:
         self.arn = arn
+        self.stack = stack  # only this stack's roles (not those of a stage it holds), when given
 
     def visit(self, node: IConstruct) -> None:
-        if isinstance(node, cdk.CfnResource) and node.cfn_resource_type == ROLE_TYPE:
+        in_scope = self.stack is None or cdk.Stack.of(node) is self.stack
+        if isinstance(node, cdk.CfnResource) and node.cfn_resource_type == ROLE_TYPE and in_scope:
             node.add_property_override("PermissionsBoundary", cdk.Fn.sub(self.arn))
 
 
@@ -74,15 +87,34 @@ def bound_stage_roles(stage: cdk.Stage, config: LakeConfig) -> None:
     cdk.Aspects.of(stage).add(_BoundEveryRole(boundary_arn(config)))
 
 
+def bound_pipeline_roles(stack: cdk.Stack, config: LakeConfig) -> None:
+    """Give every role of a pipeline stack the pipeline-role boundary (the stage it deploys keeps its own)."""
+    cdk.Aspects.of(stack).add(_BoundEveryRole(_policy_arn(lake_names(config).pipeline_role_boundary), stack))
+
+
 def boundary_problems(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> list[str]:
     """Every way the stage's roles and the shipped boundary disagree; [] when every role fits inside it."""
     target_env = config.env(env_name)
     partition = partition_of(target_env.region)
     boundary = stage_role_boundary(config, target_env.account, target_env.region)
-    expected = f"arn:{partition}:iam::{target_env.account}:policy/{boundary.name}"
-    statements = boundary.document["Statement"]
-    problems = _boundary_shape_problems(statements)
     target = Target(config.prefix, target_env.account, target_env.region, partition)
+    return _problems(stacks, boundary, target, allowed_sts=())
+
+
+def pipeline_boundary_problems(stacks: list[StackTemplate], config: LakeConfig) -> list[str]:
+    """Every way the pipeline stacks' roles and the pipeline-role boundary disagree; [] when all fit inside it."""
+    deployment = config.deployment
+    target = Target(config.prefix, deployment.account, deployment.region, partition_of(deployment.region))
+    return _problems(stacks, pipeline_role_boundary(config), target, allowed_sts=PIPELINE_STS_ACTIONS)
+
+
+def _problems(
+    stacks: list[StackTemplate], boundary: PolicyPart, target: Target, allowed_sts: tuple[str, ...]
+) -> list[str]:
+    partition = target.partition
+    expected = f"arn:{partition}:iam::{target.account}:policy/{boundary.name}"
+    statements = boundary.document["Statement"]
+    problems = _boundary_shape_problems(statements, boundary.source, allowed_sts)
     for stack in stacks:
         resolver = StackResolver(stack, target)
         roles = {lid for lid, r in resolver.resources.items() if r["Type"] == ROLE_TYPE}
@@ -100,7 +132,7 @@ def boundary_problems(stacks: list[StackTemplate], config: LakeConfig, env_name:
                         "know (lake_pipelines.role_boundary.AWS_MANAGED_POLICIES)"
                     )
         for origin, statement in _grants(resolver, roles, partition):
-            problems += _grant_problems(statements, resolver, f"{stack.name}/{origin}", statement)
+            problems += _grant_problems(statements, resolver, f"{stack.name}/{origin}", statement, boundary.source)
     return sorted(set(problems))
 
 
@@ -127,28 +159,70 @@ def _grants(resolver: StackResolver, roles: set[str], partition: str) -> Iterato
 
 
 def _grant_problems(
-    boundary: list[dict[str, Any]], resolver: StackResolver, origin: str, statement: dict[str, Any]
+    boundary: list[dict[str, Any]], resolver: StackResolver, origin: str, statement: dict[str, Any], source: str
 ) -> list[str]:
     if "NotAction" in statement:
         return [f"{origin}: grants {statement['NotAction']!r}, which no boundary check can bound (NotAction)"]
     problems = []
-    named = [resolver.resolve(r) for r in _listed(statement.get("Resource", "*"))]
+    named = _bootstrap_roles(statement, resolver) or [
+        resolver.resolve(r) for r in _listed(statement.get("Resource", "*"))
+    ]
     for pattern in _listed(statement.get("Action", [])):
         actions = aws_data.actions_matching(pattern)
         if not actions:
             problems.append(f"{origin}: grants {pattern}, which is not in the IAM action reference")
         for action in actions:
             # `*` or a value known only at deploy time: the boundary must allow the action on the lake's own.
-            resources = [r for n in named for r in ([n] if n not in (None, "*") else _lake_resources(action, resolver))]
+            resources = [
+                r
+                for n in named
+                for r in ([_narrowed(n, resolver)] if n not in (None, "*") else _lake_resources(action, resolver))
+            ]
             for resource in resources:
                 if not _acts_on(action, resource):
                     continue  # a wildcard grants, on a named resource, only the actions that act on its type
                 if not evaluate(boundary, Request(action, resource)).allowed:
                     problems.append(
-                        f"{origin}: grants {action} on {resource}, which the stage-role boundary does not allow "
-                        f"(add it to lake_pipelines/{BOUNDARY_FILE} if the lake needs it)"
+                        f"{origin}: grants {action} on {resource}, which the role boundary does not allow "
+                        f"(add it to lake_pipelines/{source} if the lake needs it)"
                     )
     return problems
+
+
+def _narrowed(resource: str, resolver: StackResolver) -> str:
+    """A grant on a pattern (`log-group:/aws/codebuild/*`) is, like a grant of `*`, what the boundary narrows
+    to the lake's resources: a lake-named resource stands in for each wildcard of the ARN's resource part."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or "*" not in parts[5]:
+        return resource
+    stand_in = f"{resolver.target.prefix}-{GENERATED}".lower()
+    return ":".join([*parts[:5], parts[5].replace("*", stand_in)])
+
+
+def _bootstrap_roles(statement: dict[str, Any], resolver: StackResolver) -> list[str | None]:
+    """The roles a statement names by CDK's bootstrap-role tag (the self-mutation step's `role/*` grant).
+
+    IAM allows such a grant only on roles carrying `aws-cdk:bootstrap-role` with one of the listed values:
+    those are the bootstrap stack's roles `cdk-<qualifier>-<value>-role-<account>-<region>`, which stand in.
+    """
+    kinds: list[str] = []
+    for values in statement.get("Condition", {}).values():
+        if isinstance(values, dict) and BOOTSTRAP_ROLE_TAG in values:
+            kinds += [str(k) for k in _listed(values[BOOTSTRAP_ROLE_TAG])]
+    if not kinds:
+        return []
+    t = resolver.target
+    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    accounts = {
+        m.group(1)
+        for r in _listed(statement.get("Resource", []))
+        if (m := re.match(r"^arn:[^:]+:iam::(\d{12}):role/", resolver.resolve(r) or ""))
+    }
+    return [
+        f"arn:{t.partition}:iam::{account}:role/cdk-{qualifier}-{kind}-role-{account}-{t.region}"
+        for account in sorted(accounts)
+        for kind in kinds
+    ]
 
 
 def _lake_resources(action: str, resolver: StackResolver) -> list[str]:
@@ -177,20 +251,26 @@ def _acts_on(action: str, resource: str) -> bool:
     return any(arn_matches(re.sub(r"\$\{[^}]+\}", "*", p), resource) for p in patterns)
 
 
-def _boundary_shape_problems(statements: list[dict[str, Any]]) -> list[str]:
-    """The boundary lists exact actions, none of them able to make, change or assume a role."""
+def _boundary_shape_problems(
+    statements: list[dict[str, Any]], source: str = BOUNDARY_FILE, allowed_sts: tuple[str, ...] = ()
+) -> list[str]:
+    """The boundary lists exact actions, none of them able to make or change a role, nor to assume one beyond
+    `allowed_sts` (which the boundary must then scope to named roles, never `*`)."""
     problems = []
     for statement in statements:
         sid = statement.get("Sid", "?")
         if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
-            problems.append(f"{BOUNDARY_FILE} {sid}: only Allow statements with Action and Resource")
+            problems.append(f"{source} {sid}: only Allow statements with Action and Resource")
         for action in _listed(statement.get("Action", [])):
             if "*" in action or "?" in action:
-                problems.append(f"{BOUNDARY_FILE} {sid}: {action} is a wildcard; name each action")
+                problems.append(f"{source} {sid}: {action} is a wildcard; name each action")
             elif not aws_data.is_known_action(action):
-                problems.append(f"{BOUNDARY_FILE} {sid}: {action} is not in the IAM action reference")
-            if action.split(":")[0].lower() in FORBIDDEN_SERVICES:
-                problems.append(f"{BOUNDARY_FILE} {sid}: {action} would let a bounded role act on roles")
+                problems.append(f"{source} {sid}: {action} is not in the IAM action reference")
+            if action in allowed_sts:
+                if action == "sts:AssumeRole" and "*" in _listed(statement.get("Resource")):
+                    problems.append(f"{source} {sid}: sts:AssumeRole on `*`; name the roles")
+            elif action.split(":")[0].lower() in FORBIDDEN_SERVICES:
+                problems.append(f"{source} {sid}: {action} would let a bounded role act on roles")
     return problems
 
 
