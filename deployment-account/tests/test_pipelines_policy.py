@@ -17,7 +17,7 @@ import aws_cdk as cdk
 import pytest
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
-from lake_pipelines.execution_policy import pipelines_execution_policy_parts
+from lake_pipelines.execution_policy import CDK_QUALIFIER, pipelines_execution_policy_parts
 from lake_pipelines.pipeline import BranchPipelineStack
 from lake_pipelines.policy_coverage import StackTemplate, assembly_templates, pipelines_coverage_report
 from lake_pipelines.policy_lint import pipelines_policy_lint_problems
@@ -142,3 +142,7 @@ def test_the_policy_names_only_the_configured_repositories_and_connections(
     # with no connection configured, the statements about connections are dropped, not left empty
     example = json.dumps([p.document for p in pipelines_execution_policy_parts(example_config)])
     assert "PassConnection" not in example and "[]" not in example
+
+
+def test_the_bootstrap_qualifier_is_cdks() -> None:
+    assert CDK_QUALIFIER == cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import aws_cdk as cdk
-
 from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
 from datalake_config.model import CodeCommitSource, ConnectionSource
@@ -32,6 +30,9 @@ POLICY_COMMENT = "Comment"
 POLICY_FILE = "policies/cfn-execution.json"
 BOUNDARY_FILE = "policies/stage-role-boundary.json"
 PIPELINES_POLICY_FILE = "policies/pipelines-cfn-execution.json"
+# CDK's default bootstrap qualifier (aws_cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER; a test keeps them
+# equal): written out so that `lakeops`, which renders these policies, starts without loading aws_cdk.
+CDK_QUALIFIER = "hnb659fds"
 PIPELINE_BOUNDARY_FILE = "policies/pipeline-role-boundary.json"
 
 
@@ -111,7 +112,7 @@ def assumable_role_patterns(config: LakeConfig) -> list[str]:
     """The roles a pipeline role may assume: CDK's bootstrap roles and the lake's own, in the lake's accounts."""
     partition = partition_of(config.deployment.region)
     accounts = sorted({config.deployment.account, *(config.env(e).account for e in config.environment_names)})
-    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    qualifier = CDK_QUALIFIER
     return [
         pattern
         for account in accounts
