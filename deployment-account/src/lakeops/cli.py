@@ -7,20 +7,29 @@ import sys
 from collections.abc import Sequence
 
 from datalake_config import ConfigError
-from lakeops.commands import bootstrap_cmd, config_cmd, promote_cmd, prune_cmd, rehearse_cmd, release_cmd
+from lakeops.commands import (
+    bootstrap_cmd,
+    config_cmd,
+    graph_cmd,
+    promote_cmd,
+    prune_cmd,
+    rehearse_cmd,
+    release_cmd,
+    status_cmd,
+)
 from lakeops.errors import LakeopsError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 # Each command group registers its own sub-commands; add a module here to add a group.
-COMMAND_GROUPS = [config_cmd, bootstrap_cmd, promote_cmd, prune_cmd, release_cmd, rehearse_cmd]
+COMMAND_GROUPS = [config_cmd, bootstrap_cmd, promote_cmd, status_cmd, graph_cmd, prune_cmd, release_cmd, rehearse_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lakeops",
-        description="Operate the data lake's deployment account: config, bootstrap, promotion, pruning, releases, "
-        "rehearsal.",
+        description="Operate the data lake's deployment account: config, bootstrap, promotion, status, the system "
+        "picture, pruning, releases, rehearsal.",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for module in COMMAND_GROUPS:

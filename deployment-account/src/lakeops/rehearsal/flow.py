@@ -24,6 +24,8 @@ import boto3
 
 from datalake_config import ConfigError, LakeConfig, lake_names, load, names_for
 from lake_pipelines import buildspec
+from lakeops import status
+from lakeops.bootstrap import default_profiles
 from lakeops.commands.common import confirm
 from lakeops.emulator.package_index import PackageIndex
 from lakeops.emulator.process import Emulator
@@ -87,6 +89,7 @@ def rehearse(options: Options) -> int:
         env={**os.environ, "PATH": os.pathsep.join([*tools, os.environ.get("PATH", "")])},
     )
     summaries: list[report.EnvironmentSummary] = []
+    status_table = ""  # `lakeops status` after the last environment deployed, for the summary
     failed = True
     print(f"rehearsal workspace: {workdir} (full command output in rehearsal.log)")
     try:
@@ -124,6 +127,8 @@ def rehearse(options: Options) -> int:
                         refusal_played = True
                     for kind in APP_FOLDERS:
                         _deploy_environment(context, env_name, kind, summaries)
+                    status_table = _status_step(context, selected[: selected.index(env_name) + 1])
+                _new_commit_is_pending(context, selected)
             finally:
                 for key, value in saved.items():
                     if value is None:
@@ -135,7 +140,7 @@ def rehearse(options: Options) -> int:
         print(f"\nerror: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted: the emulator was stopped", file=sys.stderr)
-    print(report.render(summaries, runner.steps, failed))
+    print(report.render(summaries, runner.steps, failed, status=status_table))
     return 1 if failed else 0
 
 
@@ -576,3 +581,43 @@ def _contract_count(context: Context, env_name: str) -> tuple[int, int]:
         batch = expected[start : start + 10]
         present += len(ssm.get_parameters(Names=batch)["Parameters"])
     return present, len(expected)
+
+
+def _status(context: Context) -> status.StatusReport:
+    """What `lakeops status` reads, with the operator's profiles (the emulator's accounts) and the rehearsal's
+    repositories."""
+    repos = [status.LocalRepository(kind, repo.path) for kind, repo in context.repos.items()]
+    access = status.ProfileAccess(default_profiles(context.config))
+    return status.collect(context.config, context.options.config_path, repos, access)
+
+
+def _status_step(context: Context, deployed: Sequence[str]) -> str:
+    """`lakeops status` after an environment: in every environment deployed so far, each repository's branch head
+    is the commit its pipeline deployed and verified, nothing waits to be promoted into it, its config is the
+    published one. Returns the table."""
+    with context.runner.step(f"lakeops status after {deployed[-1]}") as record:
+        found = _status(context)
+        table = status.render(found)
+        print(table, flush=True)
+        unsettled = found.unsettled(deployed)
+        if unsettled:
+            raise StepFailed("lakeops status: " + "; ".join(unsettled))
+        record.detail = f"{', '.join(deployed)}: every branch head deployed and verified, 0 commits pending"
+    return table
+
+
+def _new_commit_is_pending(context: Context, selected: Sequence[str]) -> None:
+    """A new commit on the first environment's branch shows as one commit pending for the next environment."""
+    if len(selected) < 2:
+        return
+    first, second = selected[0], selected[1]
+    with context.runner.step(f"a new commit on {first}: lakeops status shows it pending for {second}") as record:
+        for kind, repo in context.repos.items():
+            commit_directly(repo, context.config.branch_for(kind, first), f"a change made on {first} after the run")
+        found = _status(context)
+        print(status.render(found), flush=True)
+        rows = [found.row(kind, second) for kind in context.repos]
+        wrong = [f"{row.repository}: {row.pending_text()}" for row in rows if row.pending != 1]
+        if wrong:
+            raise StepFailed(f"lakeops status should show 1 commit pending for {second}: {'; '.join(wrong)}")
+        record.detail = f"{second}: 1 commit pending from {first} in each repository"

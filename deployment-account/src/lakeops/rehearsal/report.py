@@ -195,7 +195,8 @@ def _row(values: Iterable[object]) -> str:
     return " ".join(f"{value!s:{spec}}" for value, (_, spec) in zip(values, COLUMNS, strict=True))
 
 
-def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool) -> str:
+def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool, *, status: str = "") -> str:
+    """The summary; `status` (the `lakeops status` table after the last environment) is shown before the steps."""
     lines = ["", "Rehearsal summary", "=" * 17]
     header = _row(name for name, _ in COLUMNS) + "  check"
     lines.append(header)
@@ -250,6 +251,8 @@ def render(summaries: list[EnvironmentSummary], steps: list[Any], failed: bool) 
     if details[Category.UNACCOUNTED]:
         lines.append("UNACCOUNTED: created without a physical id or not found, and not listed (fails the rehearsal):")
         lines += [f"  {c}" for c in details[Category.UNACCOUNTED]]
+    if status:
+        lines += ["", status]
     lines.append("")
     lines.append("Steps:")
     lines += [
