@@ -400,18 +400,13 @@ class BranchPipelineStack(cdk.Stack):
             if upstream
             else "deploy the stacks that write them first"
         )
-        role_arn = self.format_arn(
-            service="iam",
-            region="",
-            account=account,
-            resource="role",
-            resource_name=cdk_bootstrap_role_name("lookup", account, region),
-        )
-        return pipelines.CodeBuildStep(
+        return self._step_as_bootstrap_role(
             "ContractCheck",
-            commands=buildspec.contract_check_commands(role_arn, region, parameters, writers),
-            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
-            timeout=cdk.Duration.minutes(5),
+            "lookup",
+            account,
+            region,
+            lambda role_arn: buildspec.contract_check_commands(role_arn, region, parameters, writers),
+            minutes=5,
         )
 
     def _termination_protection_step(self, account: str, region: str) -> pipelines.CodeBuildStep | None:
@@ -425,18 +420,39 @@ class BranchPipelineStack(cdk.Stack):
         protected = [s for s in self.stage.node.children if isinstance(s, cdk.Stack) and s.termination_protection]
         if not protected:
             return None
+        stacks = [s.stack_name for s in protected]
+        return self._step_as_bootstrap_role(
+            "TerminationProtection",
+            "deploy",
+            account,
+            region,
+            lambda role_arn: buildspec.termination_protection_commands(role_arn, region, stacks),
+            minutes=10,
+        )
+
+    def _step_as_bootstrap_role(
+        self,
+        step_id: str,
+        role_kind: str,
+        account: str,
+        region: str,
+        commands: Callable[[str], list[str]],
+        *,
+        minutes: int,
+    ) -> pipelines.CodeBuildStep:
+        """A step whose commands act in the target as one of its CDK bootstrap roles, the only role it may assume."""
         role_arn = self.format_arn(
             service="iam",
             region="",
             account=account,
             resource="role",
-            resource_name=cdk_bootstrap_role_name("deploy", account, region),
+            resource_name=cdk_bootstrap_role_name(role_kind, account, region),
         )
         return pipelines.CodeBuildStep(
-            "TerminationProtection",
-            commands=buildspec.termination_protection_commands(role_arn, region, [s.stack_name for s in protected]),
+            step_id,
+            commands=commands(role_arn),
             role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
-            timeout=cdk.Duration.minutes(10),
+            timeout=cdk.Duration.minutes(minutes),
         )
 
     def _use_connection_with_its_own_prefix(self) -> None:
