@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The repository's folder: `jobs/`, `sample-data/` and `tests/` sit directly under it.
 REPOSITORY_DIR = Path(__file__).resolve().parents[1]
@@ -36,6 +36,10 @@ SCHEDULE_RE = r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
 QUARANTINE_ROOT = "quarantine/"
 
 WorkerType = Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"]
+# Glue offers G.025X to streaming jobs only; every job here is a batch (glueetl) job.
+STREAMING_ONLY_WORKER_TYPES = frozenset({"G.025X"})
+# An input named `previous_<output>` re-reads what the job itself wrote last time (a merge's current state).
+PREVIOUS_INPUT_PREFIX = "previous_"
 Name = Annotated[str, Field(pattern=NAME_RE)]
 ColumnName = Annotated[str, Field(pattern=COLUMN_RE)]
 HiveType = Annotated[str, Field(pattern=HIVE_TYPE_RE)]
@@ -107,6 +111,39 @@ class Job(_Strict):
     expected_min_rows: dict[Name, int] = Field(
         default_factory=dict, description="per output: rows the integration check requires at least"
     )
+
+    @field_validator("worker_type")
+    @classmethod
+    def _batch_worker_type(cls, worker_type: str) -> str:
+        if worker_type in STREAMING_ONLY_WORKER_TYPES:
+            raise ValueError(
+                f"{worker_type} is for Glue streaming jobs only; a batch job needs G.1X or larger "
+                "(the job would fail to start)"
+            )
+        return worker_type
+
+    @model_validator(mode="after")
+    def _previous_inputs_are_their_outputs(self) -> Job:
+        # A previous input that points anywhere else reads as empty: the merge would then rebuild its partitions
+        # without their rows and rewrite the tombstones as empty, so deleted keys come back. Refused here.
+        outputs = {output.name: output for output in self.outputs}
+        for location in self.inputs:
+            if not location.name.startswith(PREVIOUS_INPUT_PREFIX):
+                continue
+            output_name = location.name.removeprefix(PREVIOUS_INPUT_PREFIX)
+            output = outputs.get(output_name)
+            if output is None:
+                raise ValueError(
+                    f"inputs.{location.name}: a '{PREVIOUS_INPUT_PREFIX}<output>' input re-reads that output, but "
+                    f"this job has no output {output_name} (outputs: {', '.join(outputs)})"
+                )
+            if (location.zone, location.prefix, location.format) != (output.zone, output.prefix, output.format):
+                raise ValueError(
+                    f"inputs.{location.name}: must be the location of output {output.name} "
+                    f"({output.zone}:{output.prefix}, {output.format}), got "
+                    f"{location.zone}:{location.prefix}, {location.format}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> Job:

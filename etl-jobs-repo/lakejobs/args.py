@@ -1,9 +1,28 @@
 """Typed job arguments parsed from a Glue-style `sys.argv` (`--name value` pairs), with secrets redacted for logs.
 
-Glue hands a job its own arguments mixed with arguments it adds itself (`--JOB_NAME`, `--JOB_RUN_ID`,
-`--job-bookmark-option`, `--enable-metrics`, ...). Those system arguments are recognised and kept apart;
-anything else that the job did not declare is an error, so a typo such as `--ouput_current` fails the run
-before it reads a byte instead of being silently ignored.
+Glue hands a job its own arguments mixed with options it adds or reads itself (`--JOB_ID`, `--JOB_RUN_ID`,
+`--job-bookmark-option`, `--TempDir`, `--enable-metrics`, `--custom-logGroup-prefix`, `--executor-cores`, ...).
+Those pass through untouched and are kept apart in `JobArgs.system`. The job's own arguments have one shape,
+lowercase words joined by underscores (`--output_current`): Glue's `getResolvedOptions` resolves only names
+without hyphens, and `Arg` names are lowercase. A name of that shape the job did not declare is an error, so
+a typo such as `--ouput_current` fails the run before it reads a byte instead of being silently ignored.
+
+The argument list accepted, and why (AWS Glue developer guide, "Using job parameters in AWS Glue jobs" and
+"Accessing parameters using getResolvedOptions"; AWS Knowledge Center, "cloudformation-glue-special-parameters"):
+- Glue passes the run's resolved arguments (the job's NonOverridableArguments over the run's Arguments over the
+  job's DefaultArguments) and its own options to the script as `--key value` pairs, keys as given. Its own
+  `getResolvedOptions` reads them with argparse's `parse_known_args`: a name it was not asked for is ignored,
+  and `--key=value` works as well as `--key value`. Both forms are accepted here.
+- Glue's options are named in its own spellings: hyphenated (`--enable-metrics`), camel case (`--TempDir`,
+  `--custom-logGroup-prefix`) or capitals (`--JOB_RUN_ID`), and new ones appear with new Glue versions. So
+  anything that is not shaped like a job argument is Glue's and passes through, rather than a list of known
+  names that would refuse next year's option; a handful of Glue options that happen to be shaped like job
+  arguments (`--conf`, `--debug`, ...) are listed. A near miss of a declared name (`--output-current`,
+  `--Output_Current`) is refused as the typo it is.
+- Some options are flags whose presence switches a feature on; a template must still give them a value,
+  and the documented way is the empty string. Whether the value then reaches `sys.argv` as `""` or not at
+  all is not documented, so a Glue option directly followed by the next option (or ending the list) has the
+  value `""` instead of being "missing". The job's own arguments always need a value.
 """
 
 from __future__ import annotations
@@ -15,34 +34,9 @@ from typing import Any
 
 REDACTED = "***"
 
-# Arguments Glue itself passes to every job run (special parameters plus the job's default arguments).
-GLUE_SYSTEM_ARGS = frozenset(
-    {
-        "JOB_NAME",
-        "JOB_ID",
-        "JOB_RUN_ID",
-        "SECURITY_CONFIGURATION",
-        "TempDir",
-        "RedshiftTempDir",
-        "encryption-type",
-        "extra-py-files",
-        "extra-jars",
-        "extra-files",
-        "job-language",
-        "additional-python-modules",
-        "python-modules-installer-option",
-        "user-jars-first",
-        "spark-event-logs-path",
-        "datalake-formats",
-        "conf",
-        "scriptLocation",
-        "auto-scale-within-microbatch",
-        "debug",
-        "mode",
-        "endpoint",
-    }
-)
-GLUE_SYSTEM_PREFIXES = ("enable-", "job-bookmark-", "continuous-log-", "write-shuffle-")
+# Options of Glue that are shaped like a job's own argument (lowercase and underscores): without this list
+# they would be refused as undeclared job arguments. Every other Glue option is recognised by its shape.
+GLUE_OPTIONS_SHAPED_LIKE_JOB_ARGS = frozenset({"conf", "debug", "mode", "endpoint", "class"})
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -174,8 +168,8 @@ class ArgSpec:
         tokens = list(argv)
         if tokens and not tokens[0].startswith("--"):
             tokens = tokens[1:]
-        raw, system = self._pairs(tokens)
         declared = {a.name: a for a in self.args}
+        raw, system = self._pairs(tokens, declared)
         problems: list[str] = []
         unknown = sorted(set(raw) - set(declared))
         if unknown:
@@ -200,7 +194,7 @@ class ArgSpec:
         return JobArgs(parsed=values, declared=declared, system=system)
 
     @staticmethod
-    def _pairs(tokens: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    def _pairs(tokens: list[str], declared: Mapping[str, Arg]) -> tuple[dict[str, str], dict[str, str]]:
         own: dict[str, str] = {}
         system: dict[str, str] = {}
         index = 0
@@ -209,15 +203,25 @@ class ArgSpec:
             if not token.startswith("--") or len(token) == 2:
                 raise ArgumentError(f"expected an option like --name, got {token!r} at position {index}")
             name, has_inline, inline = token[2:].partition("=")
+            is_own = name in declared or not is_system_argument(name)
+            if not is_own:
+                near = _near_miss(name, declared)
+                if near is not None:
+                    raise ArgumentError(f"--{name}: not an option of Glue; did you mean --{near}?")
             if has_inline:
                 value = inline
                 index += 1
             elif index + 1 < len(tokens) and not tokens[index + 1].startswith("--"):
                 value = tokens[index + 1]
                 index += 2
+            elif not is_own:
+                # A Glue flag given as "" in the job definition (see the module docstring): present, no value.
+                value = ""
+                index += 1
             else:
                 raise ArgumentError(f"--{name}: missing value")
-            if is_system_argument(name):
+            if not is_own:
+                # Glue's own parser lets the last occurrence win; so does this.
                 system[name] = value
                 continue
             if name in own:
@@ -226,9 +230,15 @@ class ArgSpec:
         return own, system
 
 
+def _near_miss(name: str, declared: Mapping[str, Arg]) -> str | None:
+    """The declared name `name` spells differently (hyphens for underscores, capitals), if any."""
+    normalised = name.replace("-", "_").lower()
+    return normalised if normalised in declared else None
+
+
 def is_system_argument(name: str) -> bool:
-    """True for arguments Glue adds to a run (its special parameters), which jobs never declare."""
-    return name in GLUE_SYSTEM_ARGS or name.startswith(GLUE_SYSTEM_PREFIXES)
+    """True for a name that is Glue's rather than a job's: not shaped like a job argument, or a listed Glue option."""
+    return not _NAME_RE.match(name) or name in GLUE_OPTIONS_SHAPED_LIKE_JOB_ARGS
 
 
 # Arguments the deployment sets on every job (etl_jobs.glue_job): each job accepts them without declaring them.

@@ -1,13 +1,16 @@
 """The CDC merge as a pure function: current state + change events → new current state (+ tombstones).
 
 Rules, per key:
-- the latest event wins, ordered by event timestamp, then the optional sequence column, then deletes before
-  upserts, then the row content (so even exact-time ties resolve the same way in every run);
+- the latest event wins, ordered by event timestamp, then the optional sequence column (a missing timestamp
+  or sequence ranks lowest), then deletes before upserts, then the row content (so even exact-time ties
+  resolve the same way in every run);
 - the current row competes like an event with its own timestamp, so an older late event never overwrites it;
 - a delete removes the key and leaves a tombstone (key + timestamp) that later merges use to reject upserts
   older than the delete; pass the tombstones back in to make merging batch A then B equal to B then A;
 - merging the same batch twice gives the same result, whatever the row order;
-- events without the op column are all upserts (a feed without deletes is still a valid feed).
+- events without the op column are all upserts (a feed without deletes is still a valid feed);
+- a row with a null key column is refused (ValueError naming the frame and the count): null keys would all
+  compete as one key and collapse into one row. The conform step quarantines them before they get here.
 
 `merge` ranks candidates with one window (row_number); `merge_groupby` is the textbook alternative (group
 by key for the maximum ordering value, join back) kept for comparison: it needs a second pass over the
@@ -104,6 +107,7 @@ def _candidates(
     current: DataFrame, events: DataFrame, spec: CdcSpec, tombstones: DataFrame | None
 ) -> tuple[DataFrame, list[str]]:
     _require(current, spec.meta_columns, "current state")
+    _refuse_null_keys(spec, [("current state", current), ("events", events), ("tombstones", tombstones)])
     value_columns = [c for c in current.columns if c not in spec.meta_columns]
     _require(events, [*spec.meta_columns, *value_columns], "events")
     types = {f.name: f.dataType for f in current.schema.fields}
@@ -161,6 +165,27 @@ def _require(frame: DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"CDC merge: {what} lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
+
+
+def _refuse_null_keys(spec: CdcSpec, frames: Sequence[tuple[str, DataFrame | None]]) -> None:
+    """Raise when any frame holds a row with a null key column; one Spark job counts them all."""
+    any_null = sf.lit(False)
+    for key in spec.keys:
+        any_null = any_null | sf.col(key).isNull()
+    counted: DataFrame | None = None
+    for what, frame in frames:
+        if frame is None:
+            continue
+        _require(frame, spec.keys, what)
+        nulls = frame.where(any_null).select(sf.lit(what).alias("what"))
+        counted = nulls if counted is None else counted.unionByName(nulls)
+    if counted is None:
+        return
+    found = {row["what"]: row["count"] for row in counted.groupBy("what").count().collect()}
+    if found:
+        keys = ", ".join(spec.keys)
+        problems = [f"{what}: {found[what]} row(s) with a null key ({keys})" for what, _ in frames if what in found]
+        raise ValueError(f"CDC merge: {'; '.join(problems)}; quarantine them before merging")
 
 
 def empty_tombstones(current: DataFrame, spec: CdcSpec) -> DataFrame:

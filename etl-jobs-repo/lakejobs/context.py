@@ -36,6 +36,10 @@ LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
 }
+# Set on every job's session, local or Glue. Spark's default ("EXCEPTION") fails the whole run on a date or
+# timestamp text such as 1990-02-30 that its pre-3.0 parser would have read differently; CORRECTED parses with
+# the current parser only, so such a value is an unparseable record (quarantined) like any other bad value.
+JOB_SQL_CONF: dict[str, str] = {"spark.sql.legacy.timeParserPolicy": "CORRECTED"}
 
 Main = Callable[["JobContext", JobArgs], Mapping[str, Mapping[str, int]]]
 
@@ -91,6 +95,8 @@ class JobContext:
         s3_client: Any = None,
     ) -> None:
         self.spark = spark
+        for key, value in JOB_SQL_CONF.items():
+            spark.conf.set(key, value)
         self.job_name = job_name
         self.run_id = run_id
         self.logger = logger or logging.getLogger(f"lakejobs.{job_name}")
@@ -128,9 +134,24 @@ class JobContext:
             raise ValueError(f"{path}: written with partition columns {known_columns} and then {columns}")
         known.update(tuple(v) for v in values)
 
-    def read(self, name: str, path: str, fmt: str, schema: StructType, *, incremental: bool = False) -> DataFrame:
-        """Read input `name`; `incremental` inputs are the ones Glue bookmarks track (ignored locally)."""
-        frame = io.read_dataset(self.spark, path, fmt, schema, store=self.store(path))
+    def read(
+        self,
+        name: str,
+        path: str,
+        fmt: str,
+        schema: StructType,
+        *,
+        incremental: bool = False,
+        source_column: str | None = None,
+    ) -> DataFrame:
+        """Read input `name`; `incremental` inputs are the ones Glue bookmarks track (ignored locally).
+
+        `source_column` adds a column naming each row's file. Only for full reads: a bookmarked read on Glue is a
+        DynamicFrame, which does not say where a record came from, so it is refused on both paths alike.
+        """
+        if incremental and source_column is not None:
+            raise ValueError(f"input {name}: source_column is for full reads, not incremental (bookmarked) ones")
+        frame = io.read_dataset(self.spark, path, fmt, schema, store=self.store(path), source_column=source_column)
         rows = frame.count()
         self.counts.add("read", name, rows)
         self.logger.info("read %s: %d rows from %s", name, rows, path)
@@ -168,18 +189,34 @@ class GlueJobContext(JobContext):
             glue_context.spark_session, glue_context=glue_context, job=job, job_name=resolved["JOB_NAME"], run_id=run_id
         )
 
-    def read(self, name: str, path: str, fmt: str, schema: StructType, *, incremental: bool = False) -> DataFrame:
-        if not incremental:
-            return super().read(name, path, fmt, schema)
+    def read(
+        self,
+        name: str,
+        path: str,
+        fmt: str,
+        schema: StructType,
+        *,
+        incremental: bool = False,
+        source_column: str | None = None,
+    ) -> DataFrame:
+        if not incremental or source_column is not None:
+            return super().read(name, path, fmt, schema, incremental=incremental, source_column=source_column)
         # Bookmarks only track DynamicFrame sources with a stable transformation_ctx (the input name).
         dynamic = self.glue_context.create_dynamic_frame.from_options(
             connection_type="s3",
             connection_options={"paths": [path], "recurse": True},
             format=fmt,
+            # Columns by their header names, as a local read takes them (io.read_csv_by_header).
+            format_options={"withHeader": True} if fmt == "csv" else {},
             transformation_ctx=name,
         )
-        dynamic = dynamic.resolveChoice(specs=[(f.name, f"cast:{f.dataType.simpleString()}") for f in schema.fields])
-        frame = io.conform_to_schema(dynamic.toDF(), schema)
+        # Only columns Glue saw with several types are choices, and only those are resolved. make_struct keeps
+        # each value with its own type, so conform_to_schema judges it as the local parser would; a cast here
+        # (in Glue's type names: long, not Spark's bigint) would turn a value that does not fit into a silent null.
+        choices = [f.name for f in dynamic.schema().fields if f.dataType.typeName() == "choice"]
+        if choices:
+            dynamic = dynamic.resolveChoice(specs=[(_glue_path(c), "make_struct") for c in choices])
+        frame = io.conform_to_schema(dynamic.toDF(), schema, fmt=fmt, choice_columns=choices)
         if fmt != "parquet":
             # Records the Glue reader could not parse are error records, not rows: keep them for quarantine.
             errors = dynamic.errorsAsDynamicFrame().toDF()
@@ -193,6 +230,11 @@ class GlueJobContext(JobContext):
 
     def commit(self) -> None:
         self.job.commit()
+
+
+def _glue_path(column: str) -> str:
+    """A top-level column as a Glue field path: backticks keep a dot in a name from reading as nesting."""
+    return f"`{column}`" if "." in column else column
 
 
 def run_in_glue(main: Main, spec: ArgSpec, argv: Sequence[str] | None = None) -> None:

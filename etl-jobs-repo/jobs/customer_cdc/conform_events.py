@@ -1,9 +1,11 @@
 """customer_cdc/conform_events: raw change events (JSON lines) → typed, normalised events in parquet.
 
 Incremental: Glue bookmarks hand each run only the raw files it has not seen, and the conformed events are
-appended under new file names (partitioned by event date). Should a run be repeated, the duplicate events
-are harmless: the merge is idempotent. Events that are not JSON, lack key/op/time, carry an unknown op or
-an upsert without a country go to the quarantine, counted.
+appended under new file names (partitioned by event date). A run that fails after its append and before its
+bookmark commit is retried on the same raw files: the append skips events already in the partitions they go
+to, and the quarantine records already stored, so a retry adds nothing twice (an event delivered twice,
+like c005's insert in the sample, is one event). Events that are not JSON, lack key/op/time, carry an
+unknown op or an upsert without a country go to the quarantine, counted.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def conform_events(events: DataFrame) -> DataFrame:
 def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
     raw = context.read("raw_events", args["input_raw_events"], "json", RAW_EVENTS, incremental=True)
     good, malformed = split_malformed(raw, required=("customer_id", "op", "event_ts"), rules=event_rules())
-    quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset="events")
+    quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset="events", skip_known=True)
     enforce_malformed_limit("events", quarantined, context.counts.read["raw_events"], args["max_malformed_fraction"])
     append_dataset(
         context, conform_events(good), args["output_events"], dataset="events", partition_by=args["partition_by_events"]

@@ -18,7 +18,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 from lakejobs.args import Arg, JobArgs, job_args
 from lakejobs.cdc import CdcSpec, merge, tombstone_schema
 from lakejobs.context import JobContext
-from lakejobs.io import rebuild_dataset, rebuild_partitions
+from lakejobs.io import rebuild_dataset, rebuild_partitions, require_previous_state
 
 CDC = CdcSpec(keys=("customer_id",), timestamp="event_ts", sequence="seq", op="op")
 # What conform_events writes (each script is uploaded on its own; a test checks the two agree).
@@ -76,6 +76,11 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
         return context.counts.as_dict()
     current = context.read("previous_current", args["input_previous_current"], "parquet", CURRENT)
     tombstones = context.read("previous_tombstones", args["input_previous_tombstones"], "parquet", TOMBSTONES)
+    for output in ("current", "tombstones"):
+        previous = f"previous_{output}"
+        require_previous_state(
+            context, previous, args[f"input_{previous}"], output=output, output_path=args[f"output_{output}"]
+        )
     result = merge(current, events.drop("event_date"), CDC, tombstones=tombstones)
     partition_by = args["partition_by_current"]
     partitions = touched_partitions(current, events, partition_by)

@@ -1,14 +1,18 @@
 """legislators/conform: raw persons, memberships and organizations (JSON lines) → typed, cleaned parquet.
 
 Records that are not JSON, miss a required field or break a rule go to the quarantine with a reason and a
-count. Each conformed dataset is rebuilt idempotently: a rerun replaces it, never purging first.
+count. Every run reads every delivery (a delivery is a file set under the raw prefixes), so a record that
+a later delivery repeats or corrects is there more than once: each dataset keeps one record per key, the
+one from the delivery that arrived last (its file's modification time, then its path). Without that, enrich
+would join every copy and multiply the history. Each conformed dataset is rebuilt idempotently: a rerun
+replaces it, never purging first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as sf
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
@@ -43,6 +47,10 @@ ORGANIZATIONS = StructType(
         StructField("classification", StringType()),
     ]
 )
+# The identity of a record across deliveries, per dataset.
+KEYS = {"persons": ("id",), "memberships": ("person_id", "organization_id", "start_date"), "organizations": ("id",)}
+# Each raw row's file (path and modification time): which delivery it came from.
+DELIVERY = "_delivery"
 CLASSIFICATIONS = ("legislature", "party", "chamber")
 GENDERS = ("female", "male", "other")
 
@@ -65,7 +73,7 @@ def _trimmed(column: str) -> Column:
     return sf.nullif(sf.trim(sf.col(column)), sf.lit(""))
 
 
-def conform_persons(persons: DataFrame) -> DataFrame:
+def conform_persons(persons: DataFrame, *keep: str) -> DataFrame:
     return persons.select(
         _trimmed("id").alias("id"),
         _trimmed("name").alias("name"),
@@ -74,25 +82,43 @@ def conform_persons(persons: DataFrame) -> DataFrame:
         sf.lower(_trimmed("gender")).alias("gender"),
         "birth_date",
         "death_date",
+        *keep,
     )
 
 
-def conform_memberships(memberships: DataFrame) -> DataFrame:
+def conform_memberships(memberships: DataFrame, *keep: str) -> DataFrame:
     return memberships.select(
         _trimmed("person_id").alias("person_id"),
         _trimmed("organization_id").alias("organization_id"),
         sf.lower(_trimmed("role")).alias("role"),
         "start_date",
         "end_date",
+        *keep,
     )
 
 
-def conform_organizations(organizations: DataFrame) -> DataFrame:
+def conform_organizations(organizations: DataFrame, *keep: str) -> DataFrame:
     return organizations.select(
         _trimmed("id").alias("id"),
         _trimmed("name").alias("name"),
         sf.lower(_trimmed("classification")).alias("classification"),
+        *keep,
     )
+
+
+def latest_delivery(conformed: DataFrame, keys: tuple[str, ...], delivery: str = DELIVERY) -> DataFrame:
+    """One record per key, from the delivery that arrived last; `delivery` is the source struct (path, modified).
+
+    Files written at the same moment are ordered by path, and two different records for one key in the same
+    file by their content, so every run keeps the same one.
+    """
+    columns = [c for c in conformed.columns if c != delivery]
+    order = Window.partitionBy(*keys).orderBy(
+        sf.col(f"{delivery}.modified").desc_nulls_last(),
+        sf.col(f"{delivery}.path").desc_nulls_last(),
+        sf.to_json(sf.struct(*[sf.col(c) for c in columns])).desc(),
+    )
+    return conformed.withColumn("_rank", sf.row_number().over(order)).where(sf.col("_rank") == 1).select(*columns)
 
 
 def person_rules() -> dict[str, Column]:
@@ -130,11 +156,13 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
         ("organizations", ORGANIZATIONS, ("id", "name", "classification"), organization_rules(), conform_organizations),
     )
     for name, schema, required, rules, conform in datasets:
-        raw = context.read(f"raw_{name}", args[f"input_raw_{name}"], "json", schema)
+        raw = context.read(f"raw_{name}", args[f"input_raw_{name}"], "json", schema, source_column=DELIVERY)
         good, malformed = split_malformed(raw, required=required, rules=rules)
         quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset=name)
         enforce_malformed_limit(name, quarantined, context.counts.read[f"raw_{name}"], args["max_malformed_fraction"])
-        rebuild_dataset(context, conform(good), args[f"output_{name}"], dataset=name)
+        rebuild_dataset(
+            context, latest_delivery(conform(good, DELIVERY), KEYS[name]), args[f"output_{name}"], dataset=name
+        )
     return context.counts.as_dict()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from etl_jobs.local_runner import RunResult, lake_path, run_job, run_sample
+from etl_jobs.local_runner import RunResult, lake_path, quarantine_path, run_job, run_sample
 from etl_jobs.spec import JOBS_DIR, load_group
 from lakejobs.io import MANIFEST_FILE
 
@@ -83,11 +83,11 @@ def test_sample_run_produces_the_documented_counts(lake: tuple[Path, list[RunRes
     _, (conformed, merged) = lake
     assert conformed.counts == {
         "read": {"raw_events": 29},
-        "written": {"events": 24},
+        "written": {"events": 23},
         "quarantined": {"events": 5},
     }
     assert merged.counts == {
-        "read": {"events": 24, "previous_current": 0, "previous_tombstones": 0},
+        "read": {"events": 23, "previous_current": 0, "previous_tombstones": 0},
         "written": {"current": 12, "tombstones": 3},
         "quarantined": {},
     }
@@ -124,7 +124,7 @@ def test_rerunning_the_merge_changes_nothing_and_replaces_the_files(
         spark=spark,
         echo=lambda _line: None,
     )
-    assert rerun.counts["read"] == {"events": 24, "previous_current": 12, "previous_tombstones": 3}
+    assert rerun.counts["read"] == {"events": 23, "previous_current": 12, "previous_tombstones": 3}
     assert rerun.counts["written"] == {"current": 12, "tombstones": 3}
     after = {str(p) for p in table.rglob("*.parquet")}
     assert after and not after & before, "the rebuild must replace the previous files, not add to them"
@@ -132,3 +132,55 @@ def test_rerunning_the_merge_changes_nothing_and_replaces_the_files(
     assert (manifest["rows"], manifest["run_id"]) == (12, rerun.run_id)
     current = spark.read.parquet(str(table))
     assert {r.customer_id: (r.email, r.country, r.tier) for r in current.collect()} == EXPECTED_CURRENT
+
+
+def test_an_empty_previous_state_beside_a_filled_output_is_refused(
+    spark: Any, lake: tuple[Path, list[RunResult]], tmp_path: Path
+) -> None:
+    # A previous input that points beside the output reads as empty: merging into that would rebuild the
+    # touched partitions without their rows and empty the tombstones, so deleted customers would come back.
+    out, _ = lake
+    job = load_group(JOBS_DIR / "customer_cdc").job("merge_current")
+    inputs: dict[str, Path] = {loc.name: lake_path(out, loc) for loc in job.inputs}
+    outputs = {loc.name: lake_path(out, loc) for loc in job.outputs}
+    before = {str(p) for p in outputs["tombstones"].rglob("*.parquet")}
+    for previous, output in (("previous_current", "current"), ("previous_tombstones", "tombstones")):
+        with pytest.raises(
+            ValueError, match=rf"input {previous} \(.*typo\) is empty, but output {output} \(.*\) holds"
+        ):
+            run_job(
+                "customer_cdc",
+                "merge_current",
+                {**inputs, previous: tmp_path / "typo"},
+                outputs,
+                spark=spark,
+                echo=lambda _line: None,
+            )
+    assert {str(p) for p in outputs["tombstones"].rglob("*.parquet")} == before
+
+
+def test_a_retry_after_the_append_appends_and_quarantines_nothing_twice(
+    spark: Any, lake: tuple[Path, list[RunResult]]
+) -> None:
+    # A run that failed after its append and before its bookmark commit is retried on the same raw files: a
+    # local run has no bookmarks, so running conform_events again on the sample is exactly that retry.
+    out, (first, _) = lake
+    group = load_group(JOBS_DIR / "customer_cdc")
+    job = group.job("conform_events")
+    retry = run_job(
+        "customer_cdc",
+        "conform_events",
+        {loc.name: lake_path(out, loc) for loc in job.inputs},
+        {loc.name: lake_path(out, loc) for loc in job.outputs},
+        quarantine=quarantine_path(out, group, job),
+        spark=spark,
+        echo=lambda _line: None,
+    )
+    assert retry.counts["read"] == {"raw_events": 29}
+    assert retry.counts["written"] == {"events": 0}
+    events = spark.read.parquet(str(out / "conformed/customer_cdc/events"))
+    assert events.count() == first.counts["written"]["events"] == 23
+    quarantine = spark.read.json(str(quarantine_path(out, group, job)))
+    assert quarantine.count() == 5
+    manifest = json.loads((out / "conformed/customer_cdc/events" / MANIFEST_FILE).read_text())
+    assert (manifest["rows"], manifest["run_id"]) == (0, retry.run_id)

@@ -166,7 +166,13 @@ def test_argument_problems_say_what_the_script_and_the_spec_disagree_on(tmp_path
     )
 
 
-def write_group(root: Path, *, outputs: list[dict[str, object]], inputs: list[dict[str, object]] | None = None) -> None:
+def write_group(
+    root: Path,
+    *,
+    outputs: list[dict[str, object]],
+    inputs: list[dict[str, object]] | None = None,
+    **job_fields: object,
+) -> None:
     folder = root / "orders"
     folder.mkdir(exist_ok=True)
     (folder / "totals.py").write_text('"""Never run: the spec is what these tests load."""\n')
@@ -175,5 +181,36 @@ def write_group(root: Path, *, outputs: list[dict[str, object]], inputs: list[di
         "script": "totals.py",
         "inputs": inputs or [{"name": "orders", "zone": "conformed", "prefix": "orders/current/"}],
         "outputs": outputs,
+        **job_fields,
     }
     (folder / "group.yaml").write_text(yaml.safe_dump({"schedule": "rate(1 day)", "jobs": [job]}, sort_keys=False))
+
+
+def test_a_previous_input_must_be_the_location_of_its_output(tmp_path: Path) -> None:
+    output: dict[str, object] = {"name": "current", "zone": "curated", "prefix": "orders/current/"}
+    events: dict[str, object] = {"name": "orders", "zone": "conformed", "prefix": "orders/events/"}
+    same = {**output, "name": "previous_current"}
+    write_group(tmp_path, outputs=[output], inputs=[events, same])
+    assert load_group(tmp_path / "orders").jobs[0].inputs[1].prefix == "orders/current/"
+    typo = {**same, "prefix": "orders/curent/"}
+    write_group(tmp_path, outputs=[output], inputs=[events, typo])
+    with pytest.raises(
+        SpecError,
+        match=r"jobs\.totals: inputs\.previous_current: must be the location of output current "
+        r"\(curated:orders/current/, parquet\), got curated:orders/curent/",
+    ):
+        load_group(tmp_path / "orders")
+    write_group(tmp_path, outputs=[output], inputs=[events, {**same, "name": "previous_totals"}])
+    with pytest.raises(SpecError, match=r"jobs\.totals: inputs\.previous_totals: .* no output totals"):
+        load_group(tmp_path / "orders")
+
+
+def test_the_streaming_only_worker_type_is_refused_for_batch_jobs(tmp_path: Path) -> None:
+    totals: dict[str, object] = {"name": "totals", "zone": "curated", "prefix": "orders/totals/"}
+    write_group(tmp_path, outputs=[totals], worker_type="G.025X")
+    with pytest.raises(SpecError, match=r"jobs\.totals\.worker_type: G\.025X is for Glue streaming jobs only"):
+        load_group(tmp_path / "orders")
+    write_group(tmp_path, outputs=[totals], worker_type="G.1X")
+    (tmp_path / "orders" / "overrides.yaml").write_text("prod/jobs/totals/worker_type: G.025X\n")
+    with pytest.raises(SpecError, match=r"jobs\.totals\.worker_type: G\.025X is for Glue streaming jobs only"):
+        load_group(tmp_path / "orders", "prod")

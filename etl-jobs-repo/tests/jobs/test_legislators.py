@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from etl_jobs.local_runner import RunResult, run_sample
-from etl_jobs.spec import JOBS_DIR
+from etl_jobs.local_runner import RunResult, lake_path, quarantine_path, run_job, run_sample
+from etl_jobs.spec import JOBS_DIR, load_group
 
 
 def script(name: str) -> ModuleType:
@@ -93,3 +93,35 @@ def test_sample_outputs_and_quarantine_on_disk(spark: Any, lake: tuple[Path, lis
     assert "missing required field(s): id" in reasons
     assert any(reason.startswith("classification must be one of") for reason in reasons)
     assert quarantine.count() == 7
+
+
+def test_a_second_delivery_supersedes_the_first_instead_of_multiplying_history(spark: Any, tmp_path: Path) -> None:
+    out = tmp_path / "lake"
+    run_sample("legislators", out, spark=spark, echo=lambda _line: None)
+    # The next delivery repeats every file under a later name, with one person renamed.
+    raw = out / "raw/legislators"
+    for dataset in ("persons", "memberships", "organizations"):
+        first = raw / dataset / f"{dataset}.json"
+        text = first.read_text()
+        if dataset == "persons":
+            text = text.replace('"name": "Avery Stone"', '"name": "Avery Stone-Hale"')
+        (raw / dataset / "2024-06-01").mkdir()
+        (raw / dataset / "2024-06-01" / f"{dataset}.json").write_text(text)
+    group = load_group(JOBS_DIR / "legislators")
+    results = [
+        run_job(
+            "legislators",
+            job.name,
+            {loc.name: lake_path(out, loc) for loc in job.inputs},
+            {loc.name: lake_path(out, loc) for loc in job.outputs},
+            quarantine=quarantine_path(out, group, job),
+            spark=spark,
+            echo=lambda _line: None,
+        )
+        for job in group.jobs
+    ]
+    assert results[0].counts["read"] == {"raw_memberships": 58, "raw_organizations": 12, "raw_persons": 30}
+    assert results[0].counts["written"] == {"memberships": 26, "organizations": 5, "persons": 12}
+    assert results[1].counts["written"] == {"history": 24}
+    history = spark.read.parquet(str(out / "curated/legislators/history"))
+    assert {r.person_name for r in history.where("person_id = 'p01'").collect()} == {"Avery Stone-Hale"}

@@ -127,3 +127,64 @@ def test_tuple_arguments_are_comma_separated_column_names() -> None:
             ArgumentError, match=r"--partition_by_current: expected tuple.*comma-separated column names"
         ):
             spec.parse([f"--partition_by_current={bad}"])
+
+
+# A run's argument list as Glue 5.0 builds it: the job's DefaultArguments and the run's Arguments as
+# `--key value` pairs, plus Glue's own options (special parameters), some hyphenated, some in capitals,
+# and flags whose value the job definition left empty.
+GLUE_ARGV = [
+    "script.py",
+    "--JOB_ID",
+    "j_0123",
+    "--JOB_RUN_ID",
+    "jr_0123",
+    "--JOB_NAME",
+    "acme-lake-dev-g-j",
+    "--job-bookmark-option",
+    "job-bookmark-enable",
+    "--TempDir",
+    "s3://b/tmp/",
+    "--enable-metrics",
+    "--custom-logGroup-prefix",
+    "/aws-glue/jobs/acme",
+    "--executor-cores",
+    "4",
+    "--enable-glue-datacatalog",
+    "",
+    "--SPARK_CONF_DIR",
+    "/etc/spark",
+    "--input_events",
+    "s3://b/events/",
+    "--enable-observability-metrics",
+]
+
+
+def test_glue_options_pass_through_in_every_form_glue_passes_them() -> None:
+    args = SPEC.parse(GLUE_ARGV)
+    assert args["input_events"] == "s3://b/events/"
+    assert args.system == {
+        "JOB_ID": "j_0123",
+        "JOB_RUN_ID": "jr_0123",
+        "JOB_NAME": "acme-lake-dev-g-j",
+        "job-bookmark-option": "job-bookmark-enable",
+        "TempDir": "s3://b/tmp/",
+        "enable-metrics": "",
+        "custom-logGroup-prefix": "/aws-glue/jobs/acme",
+        "executor-cores": "4",
+        "enable-glue-datacatalog": "",
+        "SPARK_CONF_DIR": "/etc/spark",
+        "enable-observability-metrics": "",
+    }
+    assert "executor-cores" not in args
+
+
+def test_only_unknown_names_shaped_like_the_jobs_own_are_refused() -> None:
+    with pytest.raises(ArgumentError, match=r"unknown argument\(s\) --ouput_current"):
+        SPEC.parse([*GLUE_ARGV, "--ouput_current", "y"])
+    # A near miss of a declared name in Glue's spelling is a typo, not one of Glue's options.
+    for near_miss in ("--input-events", "--Input_Events"):
+        with pytest.raises(ArgumentError, match=rf"{near_miss}: not an option of Glue; did you mean --input_events"):
+            SPEC.parse(["--input_events", "x", near_miss, "y"])
+    # The job's own arguments still need a value: an empty flag is only Glue's way.
+    with pytest.raises(ArgumentError, match="--batch_size: missing value"):
+        SPEC.parse(["--input_events", "x", "--batch_size", "--enable-metrics"])

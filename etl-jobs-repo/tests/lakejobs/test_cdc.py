@@ -1,15 +1,23 @@
-"""The CDC merge: examples, a pure-Python reference model with its properties, and Spark checked against it.
+"""The CDC merge: examples, and hypothesis checking the Spark merge against the rules as documented.
 
-Spark costs a fraction of a second per action, so the many-example property runs use the reference model;
-hypothesis then drives the Spark merge (both formulations) on modest numbers of generated batches and
-requires it to agree with the model, to be idempotent and to be independent of batch and row order.
+The property tests do not re-implement the merge. For every key they compute only what the documented
+rules pin down: the candidates (current row, tombstone, events) with the latest timestamp and, among those,
+the highest sequence (a missing one ranks lowest). If one of those is a delete, the key must be a tombstone
+with that time; otherwise the key must be live exactly once, holding one of those upserts' rows (which one,
+when upserts tie on time and sequence, is the implementation's choice; that it is the same choice in every
+run is what the order-independence property checks). Results are compared as lists of rows, never as dicts
+keyed by the key, so a duplicate row per key cannot hide; and every non-key field, the sequence and the
+timestamp are generated with nulls.
+
+Spark costs a fraction of a second per action, so each example merges many generated scenarios at once:
+each scenario's keys are prefixed with its number, and keys never interact.
 """
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,132 +28,156 @@ from hypothesis import strategies as st
 from lakejobs.cdc import CdcSpec, MergeResult, empty_tombstones, merge, merge_groupby
 
 SPEC = CdcSpec(keys=("k",), timestamp="ts", sequence="seq")
-STATE = "k string, ts long, seq long, v long"
-EVENTS = "k string, op string, ts long, seq long, v long"
+STATE = "k string, ts long, seq long, v long, w string"
+EVENTS = "k string, op string, ts long, seq long, v long, w string"
 TOMBS = "k string, ts long, seq long"
-Event = tuple[str, str, int, int | None, int]
+# (key, op, ts, seq, v, w) and a state: key → ("live", ts, seq, v, w) or ("dead", ts, seq)
+Event = tuple[str, str, int | None, int | None, int | None, str | None]
+State = dict[str, tuple[Any, ...]]
+Rows = list[tuple[Any, ...]]
 Merge = Callable[..., MergeResult]
 SPARK_SETTINGS = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# --- reference model --------------------------------------------------------------------------------
-
-
-def _order(ts: int, seq: int | None, is_delete: bool, v: int | None) -> tuple[Any, ...]:
-    # Mirrors the Spark ordering: time, then sequence (missing lowest), deletes first, then content as JSON text.
-    content = "" if is_delete else json.dumps({"v": v}, separators=(",", ":"))
-    return (ts, -1 if seq is None else seq, is_delete, content)
-
-
-Model = tuple[dict[str, tuple[int, int | None, int]], dict[str, tuple[int, int | None]]]
-
-
-def model_merge(state: Model, events: Iterable[Event]) -> Model:
-    live, dead = state
-    best: dict[str, tuple[tuple[Any, ...], tuple[int, int | None, int | None, bool]]] = {}
-
-    def offer(key: str, ts: int, seq: int | None, v: int | None, is_delete: bool) -> None:
-        order = _order(ts, seq, is_delete, v)
-        if key not in best or order > best[key][0]:
-            best[key] = (order, (ts, seq, v, is_delete))
-
-    for key, (ts, seq, v) in live.items():
-        offer(key, ts, seq, v, False)
-    for key, (ts, seq) in dead.items():
-        offer(key, ts, seq, None, True)
-    for key, op, ts, seq, v in events:
-        offer(key, ts, seq, None if op == "D" else v, op == "D")
-    new_live = {k: (ts, seq, v) for k, (_, (ts, seq, v, d)) in best.items() if not d and v is not None}
-    new_dead = {k: (ts, seq) for k, (_, (ts, seq, _v, d)) in best.items() if d}
-    return new_live, new_dead
-
-
-EMPTY: Model = ({}, {})
-
+KEYS = ["a", "b", "c", "d"]
+maybe_time = st.one_of(st.none(), st.integers(0, 5))
+maybe_seq = st.one_of(st.none(), st.integers(0, 2))
+maybe_v = st.one_of(st.none(), st.integers(0, 3))
+maybe_w = st.one_of(st.none(), st.sampled_from(["x", "y", ""]))
 events_strategy = st.lists(
-    st.tuples(
-        st.sampled_from(["a", "b", "c", "d"]),
-        st.sampled_from(["I", "U", "D"]),
-        st.integers(0, 6),
-        st.one_of(st.none(), st.integers(0, 2)),
-        st.integers(0, 30),
-    ),
+    st.tuples(st.sampled_from(KEYS), st.sampled_from(["I", "U", "D"]), maybe_time, maybe_seq, maybe_v, maybe_w),
     max_size=8,
 )
+state_strategy = st.dictionaries(
+    st.sampled_from(KEYS),
+    st.one_of(
+        st.tuples(st.just("live"), maybe_time, maybe_seq, maybe_v, maybe_w),
+        st.tuples(st.just("dead"), maybe_time, maybe_seq),
+    ),
+    max_size=4,
+)
+Scenario = tuple[State, list[Event], list[Event]]
+scenarios_strategy = st.lists(st.tuples(state_strategy, events_strategy, events_strategy), min_size=1, max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
-@given(events_strategy, events_strategy)
-def test_model_is_idempotent_and_batch_order_independent(first: list[Event], second: list[Event]) -> None:
-    once = model_merge(model_merge(EMPTY, first), second)
-    assert model_merge(once, second) == once
-    assert model_merge(model_merge(EMPTY, second), first) == once
-    assert model_merge(EMPTY, first + second) == once
+# --- the rules, per key -----------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
-@given(events_strategy)
-def test_model_honours_deletes_and_ignores_late_events(events: list[Event]) -> None:
-    live, dead = model_merge(EMPTY, events)
-    for key in {e[0] for e in events}:
-        latest = max((e for e in events if e[0] == key), key=lambda e: _order(e[2], e[3], e[1] == "D", e[4]))
-        if latest[1] == "D":
-            assert key not in live and key in dead
+def _rank(value: int | None) -> tuple[bool, int]:
+    """Missing ranks lowest."""
+    return (value is not None, 0 if value is None else value)
+
+
+def rule_problems(live_in: Rows, dead_in: Rows, events: Sequence[Event], live_out: Rows, dead_out: Rows) -> list[str]:
+    """What the merge result breaks of the documented rules (empty when it keeps them all)."""
+    problems: list[str] = []
+    live_keys = Counter(row[0] for row in live_out)
+    dead_keys = Counter(row[0] for row in dead_out)
+    problems += [f"{k}: {n} current rows" for k, n in live_keys.items() if n > 1]
+    problems += [f"{k}: {n} tombstones" for k, n in dead_keys.items() if n > 1]
+    problems += [f"{k}: both current and a tombstone" for k in live_keys.keys() & dead_keys.keys()]
+    # candidate: (is_delete, ts, seq, the live row it would leave)
+    candidates: dict[str, list[tuple[bool, int | None, int | None, tuple[Any, ...] | None]]] = {}
+    for k, ts, seq, v, w in live_in:
+        candidates.setdefault(k, []).append((False, ts, seq, (k, ts, seq, v, w)))
+    for k, ts, seq in dead_in:
+        candidates.setdefault(k, []).append((True, ts, seq, None))
+    for k, op, ts, seq, v, w in events:
+        candidates.setdefault(k, []).append((op == "D", ts, seq, None if op == "D" else (k, ts, seq, v, w)))
+    problems += [f"{k}: not among the inputs" for k in (live_keys | dead_keys).keys() - candidates.keys()]
+    live_rows = {row[0]: row for row in live_out}
+    dead_rows = {row[0]: row for row in dead_out}
+    for key, offered in candidates.items():
+        latest_time = max(_rank(c[1]) for c in offered)
+        at_latest_time = [c for c in offered if _rank(c[1]) == latest_time]
+        latest_seq = max(_rank(c[2]) for c in at_latest_time)
+        latest = [c for c in at_latest_time if _rank(c[2]) == latest_seq]
+        if any(is_delete for is_delete, *_ in latest):
+            _, ts, seq, _row = latest[0]
+            if key in live_rows:
+                problems.append(f"{key}: live as {live_rows[key]}, but a delete at ({ts}, {seq}) is the latest")
+            elif dead_rows.get(key) != (key, ts, seq):
+                problems.append(f"{key}: tombstone {dead_rows.get(key)}, expected {(key, ts, seq)}")
         else:
-            assert live[key] == (latest[2], latest[3], latest[4])
-    for key, (ts, _seq, _v) in live.items():
-        late = (key, "U", ts - 1, 2, 999)
-        assert model_merge((live, dead), [late])[0][key] == live[key]
+            allowed = {row for _d, _t, _s, row in latest}
+            if key in dead_rows:
+                problems.append(
+                    f"{key}: a tombstone, but the latest candidates are upserts {sorted(allowed, key=repr)}"
+                )
+            elif live_rows.get(key) not in allowed:
+                problems.append(f"{key}: live as {live_rows.get(key)}, expected one of {sorted(allowed, key=repr)}")
+    return problems
 
 
-# --- Spark against the model --------------------------------------------------------------------
-# One Spark merge checks many generated scenarios at once: each scenario's keys are prefixed with its
-# number, and keys never interact, so the union behaves as the scenarios would one by one.
-
-Scenario = tuple[list[Event], list[Event]]
-scenarios_strategy = st.lists(st.tuples(events_strategy, events_strategy), min_size=1, max_size=25)
+# --- Spark --------------------------------------------------------------------------------------------
 
 
-def tagged(scenarios: list[Scenario], pick: Callable[[Scenario], list[Event]]) -> list[Event]:
-    return [
-        (f"{n}:{key}", op, ts, seq, value)
-        for n, scenario in enumerate(scenarios)
-        for key, op, ts, seq, value in pick(scenario)
-    ]
-
-
-def to_model(result: MergeResult) -> Model:
-    live = {r.k: (r.ts, r.seq, r.v) for r in result.current.collect()}
-    dead = {r.k: (r.ts, r.seq) for r in result.tombstones.collect()}
+def tagged_state(scenarios: list[Scenario]) -> tuple[Rows, Rows]:
+    live: Rows = []
+    dead: Rows = []
+    for n, (state, _first, _second) in enumerate(scenarios):
+        for key, entry in sorted(state.items()):
+            (live if entry[0] == "live" else dead).append((f"{n}:{key}", *entry[1:]))
     return live, dead
 
 
-def spark_merge(spark: Any, how: Merge, state: Model, events: list[Event]) -> Model:
-    live, dead = state
-    current = spark.createDataFrame([(k, *row) for k, row in sorted(live.items())], STATE)
-    tombstones = spark.createDataFrame([(k, *row) for k, row in sorted(dead.items())], TOMBS)
-    return to_model(how(current, spark.createDataFrame(events, EVENTS), SPEC, tombstones=tombstones))
+def tagged_events(scenarios: list[Scenario], batch: int) -> list[Event]:
+    return [
+        (f"{n}:{k}", op, ts, seq, v, w)
+        for n, (_state, first, second) in enumerate(scenarios)
+        for k, op, ts, seq, v, w in (first if batch == 1 else second)
+    ]
+
+
+def spark_merge(spark: Any, how: Merge, live: Rows, dead: Rows, events: Sequence[Event]) -> tuple[Rows, Rows]:
+    """One merge on Spark; the result as sorted row lists (duplicates kept)."""
+    result = how(
+        spark.createDataFrame(live, STATE),
+        spark.createDataFrame(list(events), EVENTS),
+        SPEC,
+        tombstones=spark.createDataFrame(dead, TOMBS),
+    )
+    return sorted((tuple(r) for r in result.current.collect()), key=repr), sorted(
+        (tuple(r) for r in result.tombstones.collect()), key=repr
+    )
 
 
 @pytest.mark.parametrize("how", [merge, merge_groupby], ids=["window", "groupby"])
 @SPARK_SETTINGS
 @given(scenarios=scenarios_strategy)
-def test_spark_merge_agrees_with_the_model(spark: Any, how: Merge, scenarios: list[Scenario]) -> None:
-    first, second = tagged(scenarios, lambda s: s[0]), tagged(scenarios, lambda s: s[1])
-    after_first = spark_merge(spark, how, EMPTY, first)
-    assert after_first == model_merge(EMPTY, first)
-    assert spark_merge(spark, how, after_first, second) == model_merge(after_first, second)
+def test_spark_merge_keeps_the_rules_with_nulls_everywhere_but_the_key(
+    spark: Any, how: Merge, scenarios: list[Scenario]
+) -> None:
+    live, dead = tagged_state(scenarios)
+    events = tagged_events(scenarios, 1)
+    live_out, dead_out = spark_merge(spark, how, live, dead, events)
+    assert rule_problems(live, dead, events, live_out, dead_out) == []
 
 
 @SPARK_SETTINGS
 @given(scenarios=scenarios_strategy, seed=st.integers(0, 2**16))
 def test_spark_merge_is_idempotent_and_order_independent(spark: Any, scenarios: list[Scenario], seed: int) -> None:
-    first, second = tagged(scenarios, lambda s: s[0]), tagged(scenarios, lambda s: s[1])
-    both = spark_merge(spark, merge, spark_merge(spark, merge, EMPTY, first), second)
-    assert spark_merge(spark, merge, both, second) == both, "merging the same batch again changed the state"
-    assert spark_merge(spark, merge, spark_merge(spark, merge, EMPTY, second), first) == both
+    live, dead = tagged_state(scenarios)
+    first, second = tagged_events(scenarios, 1), tagged_events(scenarios, 2)
+    both = spark_merge(spark, merge, *spark_merge(spark, merge, live, dead, first), second)
+    assert spark_merge(spark, merge, *both, second) == both, "merging the same batch again changed the state"
+    assert spark_merge(spark, merge, *spark_merge(spark, merge, live, dead, second), first) == both
     shuffled = first + second
     random.Random(seed).shuffle(shuffled)
-    assert spark_merge(spark, merge, EMPTY, shuffled) == both
+    assert spark_merge(spark, merge, live, dead, shuffled) == both
+
+
+def test_the_rule_check_finds_what_a_wrong_merge_does() -> None:
+    # The checker itself, on hand-made wrong results: a key twice, live and dead, a lost null-valued row.
+    live_in: Rows = [("a", 1, None, None, None)]
+    events: list[Event] = [("b", "D", 2, 0, None, None), ("c", "U", 3, None, None, "x")]
+    right = rule_problems(live_in, [], events, [("a", 1, None, None, None), ("c", 3, None, None, "x")], [("b", 2, 0)])
+    assert right == []
+    twice = [("a", 1, None, None, None), ("a", 1, None, None, None), ("c", 3, None, None, "x")]
+    assert "a: 2 current rows" in rule_problems(live_in, [], events, twice, [("b", 2, 0)])
+    both = [("a", 1, None, None, None), ("b", 2, 0, None, None), ("c", 3, None, None, "x")]
+    assert "b: both current and a tombstone" in rule_problems(live_in, [], events, both, [("b", 2, 0)])
+    lost = rule_problems(live_in, [], events, [("c", 3, None, None, "x")], [("b", 2, 0)])
+    assert lost == ["a: live as None, expected one of [('a', 1, None, None, None)]"]
 
 
 # --- examples ------------------------------------------------------------------------------------
@@ -213,3 +245,16 @@ def test_missing_columns_and_bad_specs_are_named(spark: Any, current: Any) -> No
         CdcSpec(keys=("ts",), timestamp="ts")
     with pytest.raises(ValueError, match="both delete and upsert: X"):
         CdcSpec(keys=("id",), timestamp="ts", update_markers=("X",), delete_markers=("X",))
+
+
+@pytest.mark.parametrize("how", [merge, merge_groupby], ids=["window", "groupby"])
+def test_null_keys_are_refused_not_collapsed_into_one_row(spark: Any, current: Any, how: Merge) -> None:
+    changes = spark.createDataFrame(
+        [(None, "I", day(3), "Nobody", "DE"), (None, "I", day(3), "Noone", "FR"), ("c", "I", day(3), "Cy", "IT")],
+        CHANGES,
+    )
+    with pytest.raises(ValueError, match=r"CDC merge: events: 2 row\(s\) with a null key \(id\)"):
+        how(current, changes, CUSTOMERS)
+    keyless_state = spark.createDataFrame([(None, day(2), "Ghost", "DE")], CURRENT)
+    with pytest.raises(ValueError, match=r"CDC merge: current state: 1 row\(s\) with a null key \(id\)"):
+        how(keyless_state, changes.where("id is not null"), CUSTOMERS)

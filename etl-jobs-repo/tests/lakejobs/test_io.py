@@ -73,6 +73,22 @@ def test_json_read_keeps_malformed_lines_and_split_names_the_reason(spark: Any, 
     )
 
 
+def test_csv_columns_are_mapped_by_header_name_in_every_file(spark: Any, tmp_path: Path, same_rows: SameRows) -> None:
+    source = tmp_path / "people"
+    (source / "delivery=2").mkdir(parents=True)
+    (source / "a.csv").write_text("id,age,born\na,30,1990-01-01\n")
+    # Another delivery lists the columns in another order, adds one the schema does not know and lacks `born`.
+    (source / "delivery=2" / "b.csv").write_text('age,note,id\n41,"x, y",b\nforty,z,c\n')
+    frame = read_dataset(spark, str(source), "csv", PEOPLE, store=LocalFileStore())
+    assert frame.columns == ["id", "age", "born", CORRUPT_COLUMN]
+    good, malformed = split_malformed(frame, required=("id",))
+    expected = [("a", 30, datetime(1990, 1, 1).date()), ("b", 41, None)]
+    same_rows(good, spark.createDataFrame(expected, PEOPLE))
+    assert [(r.reason, r.record) for r in malformed.collect()] == [
+        ("unparseable or does not match the schema", "forty,z,c")
+    ]
+
+
 def test_missing_location_reads_as_empty_frame_with_the_schema(spark: Any, tmp_path: Path) -> None:
     for fmt in ("json", "parquet"):
         frame = read_dataset(spark, str(tmp_path / "nothing-yet"), fmt, PEOPLE, store=LocalFileStore())
@@ -115,7 +131,7 @@ def test_malformed_limit() -> None:
 
 def test_glue_shapes_conform_to_a_read(spark: Any) -> None:
     loose = spark.createDataFrame([("a", "41", "extra")], "id string, age string, other string")
-    conformed = conform_to_schema(loose, PEOPLE)
+    conformed = conform_to_schema(loose, PEOPLE, fmt="parquet")
     assert conformed.columns == ["id", "age", "born", CORRUPT_COLUMN]
     assert conformed.collect()[0].age == 41
     errors = spark.createDataFrame([("bad line", "parse error")], "input string, error string")
@@ -339,6 +355,65 @@ def test_append_manifest_counts_this_runs_rows(spark: Any, tmp_path: Path, same_
         append_dataset(context_for(spark), frame, str(path), dataset="events", partition_by=["region"])
 
 
+def test_a_rerun_of_an_appended_batch_appends_nothing_twice(spark: Any, tmp_path: Path, same_rows: SameRows) -> None:
+    path = tmp_path / "events"
+    batch = [("1", "a", "DE"), ("2", "b", "FR"), ("2", "b", "FR")]
+    first = context_for(spark, "run-1")
+    assert (
+        append_dataset(
+            first, spark.createDataFrame(batch, CURRENT), str(path), dataset="events", partition_by=["country"]
+        )
+        == 2
+    )
+    # The run failed before its bookmark commit: the retry reads the batch again, plus what arrived since.
+    retry = context_for(spark, "run-2")
+    again = spark.createDataFrame([*batch, ("3", "c", "FR")], CURRENT)
+    assert append_dataset(retry, again, str(path), dataset="events", partition_by=["country"]) == 1
+    assert retry.counts.written == {"events": 1}
+    expected = [("1", "a", "DE"), ("2", "b", "FR"), ("3", "c", "FR")]
+    same_rows(spark.read.parquet(str(path)), spark.createDataFrame(expected, CURRENT))
+    assert manifest(path)["rows"] == 1
+
+
+def test_a_rerun_quarantines_nothing_twice_when_asked(spark: Any, tmp_path: Path) -> None:
+    malformed = spark.createDataFrame([("bad date", "{1}"), ("missing id", "{2}")], "reason string, record string")
+    for run in ("run-1", "run-2"):
+        context = context_for(spark, run)
+        assert write_quarantine(context, malformed, str(tmp_path / "q"), dataset="e", skip_known=True) == 2
+        assert context.counts.quarantined == {"e": 2}
+    assert spark.read.json(str(tmp_path / "q")).count() == 2
+
+
+def test_the_manifest_carries_the_runs_read_written_and_quarantined_counts(spark: Any, tmp_path: Path) -> None:
+    context = context_for(spark, "run-c")
+    context.counts.add("read", "raw", 5)
+    bad = spark.createDataFrame([("missing id", "{}")], "reason string, record string")
+    write_quarantine(context, bad, str(tmp_path / "q"), dataset="history")
+    frame = spark.createDataFrame([("1", "a", "DE"), ("2", "b", "FR")], CURRENT)
+    rebuild_dataset(context, frame, str(tmp_path / "history"), dataset="history")
+    assert manifest(tmp_path / "history")["counts"] == {
+        "read": {"raw": 5},
+        "written": {"history": 2},
+        "quarantined": {"history": 1},
+    }
+    append_dataset(context, frame, str(tmp_path / "events"), dataset="events")
+    assert manifest(tmp_path / "events")["counts"]["written"] == {"events": 2, "history": 2}
+
+
+def test_glue_csv_records_are_typed_like_a_local_csv_read(spark: Any) -> None:
+    # What a DynamicFrame of CSV text gives: strings, typed by the CSV parser a local read uses. A job's
+    # context sets the session up (a date such as 1990-02-30 would otherwise fail the run, not the record).
+    context_for(spark)
+    loose = spark.createDataFrame(
+        [("a", "41", "1990-01-01"), ("b", "forty", None), ("c", "4.5", "1990-02-30")],
+        "id string, age string, born string",
+    )
+    rows = {r.id: r for r in conform_to_schema(loose, PEOPLE, fmt="csv").collect()}
+    assert (rows["a"].age, str(rows["a"].born), rows["a"][CORRUPT_COLUMN]) == (41, "1990-01-01", None)
+    assert rows["b"][CORRUPT_COLUMN] == '{"id":"b","age":"forty"}'
+    assert rows["c"][CORRUPT_COLUMN] is not None
+
+
 def test_failed_write_leaves_the_previous_manifest(spark: Any, table: Path) -> None:
     before = manifest(table)
 
@@ -377,3 +452,14 @@ def test_manifest_rows_must_be_an_integer() -> None:
     for text in ('{"rows": "12"}', '{"rows": true}', '{"rows": 1.5}', '{"count": 3}', "[1]", "not json"):
         with pytest.raises(ValueError, match="integer 'rows'"):
             read_manifest_rows(text)
+
+
+def test_an_impossible_date_is_a_corrupt_record_not_a_failed_run(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "people").mkdir()
+    (tmp_path / "people" / "p.json").write_text(
+        '{"id": "a", "born": "1990-02-30"}\n{"id": "b", "born": "1990-02-03"}\n'
+    )
+    context = context_for(spark)
+    frame = context.read("people", str(tmp_path / "people"), "json", PEOPLE)
+    flagged = {r.id: r[CORRUPT_COLUMN] is not None for r in frame.collect()}
+    assert flagged == {"a": True, "b": False}
