@@ -8,14 +8,13 @@ both apps and must not differ.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from datalake_config import LakeConfig, lake_names, load, names_for
+from datalake_config import LakeConfig, lake_names, names_for
 from datalake_config.loader import from_mapping
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from lake_pipelines import buildspec
@@ -26,11 +25,9 @@ from lakeops.graph import (
     read_assemblies,
     readme_diagram,
     render,
-    synthesize,
     with_readme_diagram,
 )
 
-WORKSPACE = Path(__file__).resolve().parents[2]
 BOOTSTRAP_VERSION = "/cdk-bootstrap/hnb659fds/version"  # a parameter every CDK template reads: not the lake's
 
 
@@ -275,21 +272,3 @@ def test_the_command_writes_text_checks_a_readme_and_renders_only_with_a_rendere
     assert main([*base, "--output", str(tmp_path / "system.svg")]) == 1
     assert "no Mermaid renderer (mmdc" in capsys.readouterr().err
     assert not (tmp_path / "system.svg").exists()
-
-
-# --- the README of the DevOps workspace ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def workspace_assemblies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    if not all((WORKSPACE / part).is_dir() for part in ("shared-config", "infra-repo", "etl-jobs-repo")):
-        pytest.skip(f"the DevOps workspace ({WORKSPACE}) does not hold the app repositories beside this one")
-    yield synthesize(WORKSPACE / "shared-config" / "config.yaml", tmp_path_factory.mktemp("synth"), WORKSPACE)
-
-
-def test_the_readme_shows_the_picture_generated_now(workspace_assemblies: list[Path]) -> None:
-    """Regenerating the README's picture from the workspace's config and a fresh synth of both apps changes
-    nothing (`lakeops graph --synth --readme README.md` updates it)."""
-    config = load(WORKSPACE / "shared-config" / "config.yaml")
-    generated = render(config, read_assemblies(config, workspace_assemblies))
-    shown = readme_diagram((WORKSPACE / "README.md").read_text(encoding="utf-8"))
-    assert shown is not None, "README.md has no generated picture between the lakeops graph markers"
-    assert shown == generated, "README.md's picture is out of date: run `lakeops graph --synth --readme README.md`"
