@@ -18,10 +18,11 @@ import pytest
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
 from lake_pipelines.execution_policy import CDK_QUALIFIER, pipelines_execution_policy_parts
+from lake_pipelines.iam_eval import Request, evaluate
 from lake_pipelines.pipeline import BranchPipelineStack
 from lake_pipelines.policy_coverage import StackTemplate, assembly_templates, pipelines_coverage_report
 from lake_pipelines.policy_lint import pipelines_policy_lint_problems
-from lake_pipelines.role_boundary import pipeline_boundary_problems
+from lake_pipelines.role_boundary import PIPELINE_STS_ACTIONS, _boundary_shape_problems, pipeline_boundary_problems
 from lakeops.deployment_stack import DeploymentAccountStack
 
 DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
@@ -146,3 +147,25 @@ def test_the_policy_names_only_the_configured_repositories_and_connections(
 
 def test_the_bootstrap_qualifier_is_cdks() -> None:
     assert CDK_QUALIFIER == cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+
+
+def test_an_alias_is_made_or_moved_only_for_a_key_carrying_the_lakes_tag(config: LakeConfig) -> None:
+    """The alias side names every alias (CDK hashes the replication key's alias name); the Deny keeps the key
+    side to the lake's keys, an untagged key included (StringNotEquals holds where the tag is absent)."""
+    policy = [s for part in pipelines_execution_policy_parts(config) for s in part.document["Statement"]]
+    key = "arn:aws:kms:eu-central-1:111111111111:key/0000"
+    lake_key = Request("kms:CreateAlias", key, {"aws:ResourceTag/lake:prefix": ["acme-lake"]})
+    assert evaluate(policy, lake_key).allowed
+    assert not evaluate(policy, Request("kms:CreateAlias", key, {"aws:ResourceTag/lake:prefix": ["other"]})).allowed
+    assert not evaluate(policy, Request("kms:UpdateAlias", key)).allowed
+
+
+def test_the_pipeline_boundary_may_assume_only_named_roles() -> None:
+    loose = [{"Sid": "Loose", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]
+    assert _boundary_shape_problems(loose, "b.json", PIPELINE_STS_ACTIONS) == [
+        "b.json Loose: sts:AssumeRole on `*`; name the roles"
+    ]
+    # in a stage boundary no STS call is allowed at all
+    assert _boundary_shape_problems(loose) == [
+        "policies/stage-role-boundary.json Loose: sts:AssumeRole would let a bounded role act on roles"
+    ]

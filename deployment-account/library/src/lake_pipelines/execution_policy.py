@@ -30,10 +30,10 @@ POLICY_COMMENT = "Comment"
 POLICY_FILE = "policies/cfn-execution.json"
 BOUNDARY_FILE = "policies/stage-role-boundary.json"
 PIPELINES_POLICY_FILE = "policies/pipelines-cfn-execution.json"
+PIPELINE_BOUNDARY_FILE = "policies/pipeline-role-boundary.json"
 # CDK's default bootstrap qualifier (aws_cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER; a test keeps them
 # equal): written out so that `lakeops`, which renders these policies, starts without loading aws_cdk.
 CDK_QUALIFIER = "hnb659fds"
-PIPELINE_BOUNDARY_FILE = "policies/pipeline-role-boundary.json"
 
 
 class ExecutionPolicyError(ValueError):
@@ -64,7 +64,6 @@ def render(config: LakeConfig, account: str, region: str, policy_file: str = POL
         "{partition}": partition_of(region),
         "{stage_role_boundary}": lake_names(config).stage_role_boundary,
         "{pipeline_role_boundary}": lake_names(config).pipeline_role_boundary,
-        "{deployment_account}": config.deployment.account,
     }.items():
         text = text.replace(placeholder, value)
     document: dict[str, Any] = json.loads(text)
@@ -108,16 +107,20 @@ def connection_arns(config: LakeConfig) -> list[str]:
     return sorted(arns)
 
 
+def bootstrap_role_name(kind: str, account: str, region: str) -> str:
+    """A role of CDK's bootstrap stack (`deploy`, `lookup`, `file-publishing`, ...), default qualifier."""
+    return f"cdk-{CDK_QUALIFIER}-{kind}-role-{account}-{region}"
+
+
 def assumable_role_patterns(config: LakeConfig) -> list[str]:
     """The roles a pipeline role may assume: CDK's bootstrap roles and the lake's own, in the lake's accounts."""
     partition = partition_of(config.deployment.region)
     accounts = sorted({config.deployment.account, *(config.env(e).account for e in config.environment_names)})
-    qualifier = CDK_QUALIFIER
     return [
         pattern
         for account in accounts
         for pattern in (
-            f"arn:{partition}:iam::{account}:role/cdk-{qualifier}-*",
+            f"arn:{partition}:iam::{account}:role/cdk-{CDK_QUALIFIER}-*",
             f"arn:{partition}:iam::{account}:role/{config.prefix}-*",
         )
     ]

@@ -22,6 +22,7 @@ from datalake_config.model import CodeCommitSource, ConnectionSource
 from datalake_config.publish import approvers
 from lake_pipelines import buildspec
 from lake_pipelines.checks import acknowledge, enable_nag
+from lake_pipelines.execution_policy import bootstrap_role_name
 from lake_pipelines.generated_grants import GeneratedGrants, flatten
 from lake_pipelines.role_boundary import bound_pipeline_roles
 
@@ -446,7 +447,7 @@ class BranchPipelineStack(cdk.Stack):
             region="",
             account=account,
             resource="role",
-            resource_name=cdk_bootstrap_role_name(role_kind, account, region),
+            resource_name=bootstrap_role_name(role_kind, account, region),
         )
         return pipelines.CodeBuildStep(
             step_id,
@@ -567,11 +568,6 @@ class BranchPipelineStack(cdk.Stack):
         child = construct.node.default_child
         assert isinstance(child, cdk.CfnElement)
         return self.get_logical_id(child)
-
-
-def cdk_bootstrap_role_name(kind: str, account: str, region: str) -> str:
-    """A role of CDK's bootstrap stack in a target (`deploy`, `lookup`, ...), default qualifier."""
-    return f"cdk-{cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER}-{kind}-role-{account}-{region}"
 
 
 def stage_reads_from_outside(stage: cdk.Stage) -> list[str]:

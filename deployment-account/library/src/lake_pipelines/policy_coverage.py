@@ -140,11 +140,6 @@ def coverage_report(stacks: list[StackTemplate], config: LakeConfig, env_name: s
     return policy_report(stacks, policy_statements(config, env_name), target, lake_names(config).stage_role_boundary)
 
 
-def pipelines_coverage_problems(stacks: list[StackTemplate], config: LakeConfig) -> list[str]:
-    """Every way the deployment account's stacks and its shipped execution policy disagree; [] when covered."""
-    return pipelines_coverage_report(stacks, config).problems
-
-
 def pipelines_coverage_report(stacks: list[StackTemplate], config: LakeConfig) -> CoverageReport:
     """The deployment-account stack and the pipeline stacks against `pipelines_execution_policy_parts`."""
     deployment = config.deployment
@@ -230,12 +225,17 @@ def _generated_id(stack: StackResolver, logical_id: str) -> list[str | None]:
     return [f"{GENERATED}-{logical_id}".lower()]
 
 
-def _role_name(stack: StackResolver, logical_id: str) -> list[str | None]:
-    name = stack.physical_name(logical_id, "RoleName")
-    path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
-    if name is None or path is None:
-        return [None]
-    return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
+def _name_with_path(property_name: str) -> Callable[[StackResolver, str], list[str | None]]:
+    """An IAM role's or managed policy's name as its ARN carries it: after its path."""
+
+    def name_with_path(stack: StackResolver, logical_id: str) -> list[str | None]:
+        name = stack.physical_name(logical_id, property_name)
+        path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
+        if name is None or path is None:
+            return [None]
+        return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
+
+    return name_with_path
 
 
 def _glue_database(stack: StackResolver, logical_id: str) -> list[str | None]:
@@ -273,21 +273,13 @@ def _alias(stack: StackResolver, logical_id: str) -> list[str | None]:
     return [name.removeprefix("alias/") if name else None]
 
 
-def _managed_policy(stack: StackResolver, logical_id: str) -> list[str | None]:
-    name = stack.physical_name(logical_id, "ManagedPolicyName")
-    path = stack.resolve(stack.properties(logical_id).get("Path", "/"))
-    if name is None or path is None:
-        return [None]
-    return [f"{path.strip('/')}/{name}" if path.strip("/") else name]
-
-
 # CloudFormation type → the IAM resource type of the resource it manages, and that ARN's variables.
 # A name the template leaves out is CloudFormation's generated `<stack>-<logical id>-<suffix>`; an ID the
 # service assigns (a key ID, a VPC ID) is GENERATED.
 OWN_RESOURCE: dict[str, tuple[str, str, Callable[[StackResolver, str], list[str | None]]]] = {
     "AWS::KMS::Key": ("kms", "key", _generated_id),
     "AWS::S3::Bucket": ("s3", "bucket", _name("BucketName", lower=True)),
-    "AWS::IAM::Role": ("iam", "role", _role_name),
+    "AWS::IAM::Role": ("iam", "role", _name_with_path("RoleName")),
     "AWS::Lambda::Function": ("lambda", "function", _name("FunctionName")),
     "AWS::SNS::Topic": ("sns", "topic", _name("TopicName")),
     "AWS::Logs::LogGroup": ("logs", "log-group", _name("LogGroupName")),
@@ -322,7 +314,7 @@ OWN_RESOURCE: dict[str, tuple[str, str, Callable[[StackResolver, str], list[str 
     "AWS::CodeStarNotifications::NotificationRule": ("codestar-notifications", "notificationrule", _generated_id),
     "AWS::SecretsManager::Secret": ("secretsmanager", "Secret", _secret),
     "AWS::KMS::Alias": ("kms", "alias", _alias),
-    "AWS::IAM::ManagedPolicy": ("iam", "policy", _managed_policy),
+    "AWS::IAM::ManagedPolicy": ("iam", "policy", _name_with_path("ManagedPolicyName")),
 }
 # Resources a handler acts on only when a property names one: a role passed, a code object in S3.
 # The property names (suffixes) through which a template names each of them.

@@ -29,7 +29,13 @@ from constructs import IConstruct
 from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
 from lake_pipelines import aws_data
-from lake_pipelines.execution_policy import BOUNDARY_FILE, PolicyPart, pipeline_role_boundary, stage_role_boundary
+from lake_pipelines.execution_policy import (
+    BOUNDARY_FILE,
+    PolicyPart,
+    bootstrap_role_name,
+    pipeline_role_boundary,
+    stage_role_boundary,
+)
 from lake_pipelines.iam_eval import Request, arn_matches, evaluate
 from lake_pipelines.policy_coverage import GENERATED, StackResolver, StackTemplate, Target
 
@@ -212,14 +218,13 @@ def _bootstrap_roles(statement: dict[str, Any], resolver: StackResolver) -> list
     if not kinds:
         return []
     t = resolver.target
-    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
     accounts = {
         m.group(1)
         for r in _listed(statement.get("Resource", []))
         if (m := re.match(r"^arn:[^:]+:iam::(\d{12}):role/", resolver.resolve(r) or ""))
     }
     return [
-        f"arn:{t.partition}:iam::{account}:role/cdk-{qualifier}-{kind}-role-{account}-{t.region}"
+        f"arn:{t.partition}:iam::{account}:role/{bootstrap_role_name(kind, account, t.region)}"
         for account in sorted(accounts)
         for kind in kinds
     ]
