@@ -20,6 +20,9 @@
    execution keeps the COMMIT_ID revisions it was started with and its summary lists them, in the API's shape.
    moto runs no action, so an execution counts as succeeded at once: the rehearsal starts one only after it
    has played the whole pipeline run (synth, deploy, verify) for that commit itself.
+8. Glue `StartJobRun` records a run and executes nothing. Here a run of a job created in the emulator runs
+   its script from the emulator's S3 in a child process, with a stand-in for Glue's `awsglue` library, and
+   reports the outcome (`glue_runs.py`; active once the server has configured it).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def apply() -> None:
     _translate_cloudformation_properties()
     _identify_security_group_ingress()
     _keep_pipeline_source_revisions()
+    _run_glue_jobs()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -239,3 +243,9 @@ def _keep_pipeline_source_revisions() -> None:
 
     response.start_pipeline_execution = start_pipeline_execution
     execution.to_summary_dict = to_summary_dict
+
+
+def _run_glue_jobs() -> None:
+    from lakeops.emulator import glue_runs
+
+    glue_runs.apply()

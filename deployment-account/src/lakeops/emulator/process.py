@@ -22,12 +22,27 @@ OPERATOR_USER = "lakeops-operator"
 
 
 class Emulator:
-    """A context manager: `with Emulator(workdir, account) as emu:` starts it; leaving stops it, always."""
+    """A context manager: `with Emulator(workdir, account) as emu:` starts it; leaving stops it, always.
 
-    def __init__(self, workdir: Path, *, default_account: str, region: str) -> None:
+    Glue job runs started in it execute with `glue_python` (the Glue runtime, which brings pyspark; by
+    default the server's `LAKEOPS_GLUE_PYTHON` or its own Python) and keep their files under `workdir/glue`;
+    `glue_minute_s` is how long a minute of a job's Timeout lasts (60; tests make timeouts fire sooner).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        default_account: str,
+        region: str,
+        glue_python: str | None = None,
+        glue_minute_s: float = 60.0,
+    ) -> None:
         self.workdir = workdir.resolve()
         self.default_account = default_account
         self.region = region
+        self.glue_python = glue_python
+        self.glue_minute_s = glue_minute_s
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.cert = self.workdir / "emulator-cert.pem"
@@ -64,6 +79,11 @@ class Emulator:
                     str(self.cert),
                     "--key",
                     str(self.key),
+                    "--glue-workdir",
+                    str(self.glue_workdir),
+                    "--glue-minute-seconds",
+                    str(self.glue_minute_s),
+                    *(["--glue-python", self.glue_python] if self.glue_python else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,6 +107,11 @@ class Emulator:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)  # type: ignore[arg-type]
             self._previous_sigterm = None
+
+    @property
+    def glue_workdir(self) -> Path:
+        """Where Glue job runs keep their scripts, logs and bookmarks."""
+        return self.workdir / "glue"
 
     @property
     def pid(self) -> int | None:
