@@ -1,6 +1,7 @@
 """`etl-jobs`: list the job groups, create one, check one on its own, run a job or a whole group on local
-Spark, reprocess a window of a deployed job, and (for the rehearsal) run the groups against an emulated
-environment's buckets. Exit codes: 0 ok, 1 invalid input, failed run or failed check, 2 usage."""
+Spark, reprocess a window of a deployed job, and (for the rehearsal) deliver the sample data to an emulated
+environment, where the deployed jobs process it. Exit codes: 0 ok, 1 invalid input, failed run or failed
+check, 2 usage."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from datalake_config import PULLED_CONFIG_PATH, ConfigError, LakeConfig, load, names_for
 from datalake_config.cli import add_aws_options, aws_failure, sessions_from
 from etl_jobs import local_runner, reprocess
-from etl_jobs.emulated_run import EmulatedRunError
 from etl_jobs.group_check import Paths, StepFailed
+from etl_jobs.sample_delivery import DeliveryError
 from etl_jobs.scaffold import ScaffoldError
 from etl_jobs.spec import JOBS_DIR, REPOSITORY_DIR, SpecError, discover, trigger_overrides
 from lakejobs.io import DataQualityError
@@ -107,16 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs_dir(again)
     again.set_defaults(handler=_reprocess)
 
-    emulated = commands.add_parser(
-        "emulated-run",
-        help="run every group on its sample data through an emulated environment's buckets (the rehearsal's step)",
+    deliver = commands.add_parser(
+        "deliver-sample",
+        help="deliver every group's sample data to an environment's raw bucket; where its Verify starts no job, "
+        "run the deployed jobs on it (the rehearsal's step)",
     )
-    emulated.add_argument("--env", required=True, help="the environment whose buckets the data moves through")
-    emulated.add_argument("--lake", type=Path, required=True, help="local working folder for the run")
-    emulated.add_argument("--report", type=Path, help="also write one line per job run as a JSON list here")
-    _add_config(emulated)
-    add_aws_options(emulated)
-    emulated.set_defaults(handler=_emulated_run)
+    deliver.add_argument("--env", required=True, help="the environment whose raw bucket receives the data")
+    deliver.add_argument("--report", type=Path, help="also write the printed lines as a JSON list here")
+    _add_config(deliver)
+    add_aws_options(deliver)
+    _add_jobs_dir(deliver)
+    deliver.set_defaults(handler=_deliver_sample)
     return parser
 
 
@@ -252,15 +254,15 @@ def _reprocess(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _emulated_run(args: argparse.Namespace) -> int:
-    from etl_jobs.emulated_run import run_groups_on_emulator
+def _deliver_sample(args: argparse.Namespace) -> int:
+    from etl_jobs.sample_delivery import deliver_samples
 
     config = load(args.config)
     _environment(config, args.env)
     env = config.env(args.env)
     sessions = sessions_from(args, config)
     clients = lambda service: sessions.account_client(service, env.account, env.region)  # noqa: E731
-    lines = run_groups_on_emulator(config, args.env, clients, args.lake, echo=print)
+    lines = deliver_samples(config, args.env, clients, jobs_dir=args.jobs_dir)
     for line in lines:
         print(line)
     if args.report:
@@ -278,7 +280,7 @@ def _guarded(action: Callable[[], T]) -> T:
         local_runner.RunnerError,
         DataQualityError,
         reprocess.ReprocessError,
-        EmulatedRunError,
+        DeliveryError,
     ) as exc:
         raise CliError(str(exc)) from None
     except (ClientError, BotoCoreError) as exc:

@@ -1,4 +1,4 @@
-"""One Glue 5.0 PySpark job with its own role, log group and catalog tables, scoped to the data it touches."""
+"""One Glue 5.0 PySpark job with its own role, log groups and catalog tables, scoped to the data it touches."""
 
 from __future__ import annotations
 
@@ -30,18 +30,25 @@ MANAGED_ARGUMENTS = (
     "--group_name",
     "--job_short_name",
     "--catalog_tables",
+    "--custom-logGroup-prefix",
 )
-# Where Glue writes the driver/executor output and error streams when a security configuration with
-# CloudWatch encryption is attached: /aws-glue/jobs/<security configuration>-role/<role name>/...
-GLUE_LOG_GROUP_PATTERN = "/aws-glue/jobs/{security_configuration}-role/*"
+# Glue 5.0 logs every job run to CloudWatch, always (the <=4.0 "continuous logging" arguments,
+# --enable-continuous-cloudwatch-log and --continuous-log-logGroup, no longer choose anything). It writes two
+# log groups, `<prefix>/output` (the script's stdout/stderr) and `<prefix>/error` (system, Spark and Glue logger
+# logs), with the prefix `/aws-glue/jobs` unless the job argument --custom-logGroup-prefix gives one; with a
+# security configuration that encrypts CloudWatch logs (ours does) the groups are
+# `<prefix>/<security configuration name>-role/<job role name>/output|error`, and the role needs
+# logs:AssociateKmsKey on them or Glue turns the logging off. AWS Glue Developer Guide, "Logging for AWS Glue
+# jobs" (monitor-continuous-logging.html: "Custom logging" and "Security configuration with Amazon CloudWatch
+# logging"). Left to itself Glue would create those groups in the account-wide /aws-glue/jobs/... with no
+# retention; here each job gets its own prefix and the stack creates exactly the two groups Glue will write,
+# with the environment's retention and the ETL key, before the job exists.
+GLUE_LOG_PREFIX = "/aws-glue/jobs/{job_name}"
+GLUE_LOG_STREAMS = ("output", "error")
 
 DATASET_OBJECTS = (
     "Objects under the job's declared input/output/quarantine/staging key prefixes only: Spark picks the "
     "file names at run time, so prefix/* is the narrowest resource for a dataset."
-)
-GLUE_LOG_GROUPS = (
-    "Glue creates the job's output/error log groups under /aws-glue/jobs/<security configuration>-role/<role>/ "
-    "and associates the ETL key with them; the role name is generated, so the group name ends in a wildcard."
 )
 METRICS = "cloudwatch:PutMetricData has no resource-level permissions; the statement is limited to the Glue namespace."
 EC2_DESCRIBE = "EC2 Describe* calls Glue makes to set up the VPC connection support no resource-level permissions."
@@ -57,7 +64,7 @@ SECURITY_CONFIGURATION = (
 
 
 class EtlJob(Construct):
-    """A Glue job reading and writing only its declared zone prefixes, logging to its own encrypted log group."""
+    """A Glue job reading and writing only its declared zone prefixes, logging to its own encrypted log groups."""
 
     def __init__(
         self,
@@ -85,7 +92,7 @@ class EtlJob(Construct):
         self._wildcard_reasons: list[tuple[str, str, tuple[str, ...]]] = []
         self.job_spec = job
         self.glue_job_name = names.glue_job_name(group.name, job.name)
-        write_zone = job.outputs[0].zone
+        write_zone = self.write_zone = job.outputs[0].zone
         quarantine_zone, self.quarantine_prefix = job.quarantine_location(group.name)
         # Glue's own temporary files: under the prefix the zone buckets expire, so they never pile up.
         self.staging_prefix = f"{STAGING_PREFIX}{group.name}/{job.name}/"
@@ -99,9 +106,23 @@ class EtlJob(Construct):
             description=f"Glue job {self.glue_job_name}: reads and writes only its declared prefixes",
         )
         etl_key = contract.etl_key(self)
-        self.log_group = logs.LogGroup(
-            self, "Logs", encryption_key=etl_key, retention=log_retention, removal_policy=removal_policy
-        )
+        # The groups Glue 5.0 writes for this job (GLUE_LOG_PREFIX above): the role's generated name is part of
+        # the name, resolved at deploy time.
+        self.log_group_prefix = GLUE_LOG_PREFIX.format(job_name=self.glue_job_name)
+        self.log_groups = {
+            stream: logs.LogGroup(
+                self,
+                f"Logs-{stream}",
+                log_group_name=(
+                    f"{self.log_group_prefix}/{names.glue_security_configuration_name}-role/"
+                    f"{self.role.role_name}/{stream}"
+                ),
+                encryption_key=etl_key,
+                retention=log_retention,
+                removal_policy=removal_policy,
+            )
+            for stream in GLUE_LOG_STREAMS
+        }
 
         self._grant_reads(contract, job.inputs)
         write_prefixes: dict[str, list[str]] = defaultdict(list)
@@ -111,7 +132,8 @@ class EtlJob(Construct):
         if job.quarantine:
             write_prefixes[quarantine_zone].append(self.quarantine_prefix)
         self._grant_writes(contract, write_prefixes)
-        self._grant_keys(contract, stack, job, names)
+        self._grant_keys(contract, stack, job)
+        self._grant_logs(stack)
         self.tables = [
             CatalogTable(
                 self,
@@ -136,6 +158,7 @@ class EtlJob(Construct):
             "--TempDir": contract.s3_url(write_zone, self.staging_prefix),
             "--group_name": group.name,
             "--job_short_name": job.name,
+            "--custom-logGroup-prefix": self.log_group_prefix,
             **job.partition_arguments(),
             **job.arguments,
         }
@@ -169,10 +192,15 @@ class EtlJob(Construct):
                 self, "SecurityConfiguration", names.glue_security_configuration_name
             ),
             connections=connections if job.needs_vpc else None,
-            continuous_logging=glue.ContinuousLoggingProps(enabled=True, log_group=self.log_group, quiet=True),
+            # Not "no logs": Glue 5.0 always logs (GLUE_LOG_PREFIX above). Disabled here, CDK sets none of the
+            # <=4.0 continuous-logging arguments, which Glue 5.0 does not read.
+            continuous_logging=glue.ContinuousLoggingProps(enabled=False),
             default_arguments=arguments,
             tags={"lake:job-group": group.name},
         )
+        # The groups exist, with their retention, before the job can run and log.
+        for log_group in self.log_groups.values():
+            self.job.node.add_dependency(log_group)
 
         acknowledge(
             self.job.node.find_child("Resource"),
@@ -239,13 +267,7 @@ class EtlJob(Construct):
             )
             self.role.add_to_policy(_list_statement(bucket_arn, zone_prefixes))
 
-    def _grant_keys(
-        self,
-        contract: DeployTimeContract,
-        stack: cdk.Stack,
-        job: Job,
-        names: EnvironmentNames,
-    ) -> None:
+    def _grant_keys(self, contract: DeployTimeContract, stack: cdk.Stack, job: Job) -> None:
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
@@ -260,26 +282,38 @@ class EtlJob(Construct):
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources=[contract.etl_key_arn]
                 )
             )
-        glue_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=GLUE_LOG_GROUP_PATTERN.format(security_configuration=names.glue_security_configuration_name),
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-                resources=self._explained(GLUE_LOG_GROUPS, [glue_logs, f"{glue_logs}:*"]),
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["logs:AssociateKmsKey"], resources=[self.log_group.log_group_arn])
-        )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=self._explained(METRICS, ["*"], only_for=("cloudwatch:PutMetricData",)),
                 conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+
+    def _grant_logs(self, stack: cdk.Stack) -> None:
+        """Exactly the job's two log groups (GLUE_LOG_PREFIX), by the resource types of the IAM action reference."""
+        groups = [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=log_group.log_group_name,
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for log_group in self.log_groups.values()
+        ]
+        # Resource type log-group (`...:log-group:<name>`): Glue associates the ETL key with the groups it writes
+        # (without AssociateKmsKey it turns logging off, "Logging for AWS Glue jobs"), and may ask to create them;
+        # both groups exist already (the job depends on them), so CreateLogGroup on their exact names can create
+        # nothing else.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:AssociateKmsKey"], resources=groups)
+        )
+        # Resource type log-stream (`...:log-group:<name>:log-stream:<stream>`): the streams Glue names after the
+        # run id, in these groups only. A group's `Arn` attribute is `...:log-group:<name>:*`, which matches them.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn for log_group in self.log_groups.values()],
             )
         )
 

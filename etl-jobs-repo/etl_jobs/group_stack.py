@@ -11,13 +11,15 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from datalake_config import LakeConfig, names_for
+from datalake_config.naming import STAGING_PREFIX
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.glue_job import EtlJob
 from etl_jobs.job_failures import JobFailureNotifications
 from etl_jobs.layout import StackPart
-from etl_jobs.orchestration import GroupStateMachine
+from etl_jobs.orchestration import GroupStateMachine, RunRecords
 from etl_jobs.retention import log_retention as log_retention_for
 from etl_jobs.triggers import GroupTriggers
+from lakejobs.io import RUN_RECORDS_FOLDER
 
 
 class EtlGroupStack(cdk.Stack):
@@ -89,6 +91,16 @@ class EtlGroupStack(cdk.Stack):
             etl_key=etl_key,
             alarm_topic=alarm_topic,
             alarm_topic_key_arn=contract.alarm_topic_key_arn,
+            # Each run records its counts under its --TempDir, the job's staging prefix (lakejobs.io).
+            run_records={
+                job.job_spec.name: RunRecords(
+                    bucket_name=contract.bucket_name(job.write_zone),
+                    prefix=f"{job.staging_prefix}{RUN_RECORDS_FOLDER}/",
+                    grant=f"{contract.bucket_arn(job.write_zone)}/{STAGING_PREFIX}{group.name}/*/{RUN_RECORDS_FOLDER}/*",
+                )
+                for job in self.jobs
+            },
+            data_key_arn=contract.data_key_arn,
             log_retention=log_retention,
             removal_policy=removal_policy,
         )

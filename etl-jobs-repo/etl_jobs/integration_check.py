@@ -8,10 +8,12 @@ the bookmarks, collide with the triggered runs (`max_concurrent_runs`) and rewri
 job to exist, its last run (if any) not to have failed, and each manifest present to be readable.
 
 For every job: start a run, poll it until it ends (or `--timeout` passes), require SUCCEEDED within the job's
-own timeout, then require objects under every output prefix and, where the spec declares
-`expected_min_rows`, at least that many rows in the `_manifest.json` the job library writes beside the
-output (`{"rows": N, ...}`). A failed job stops its group: later jobs read its output. One line per
-check is printed; the exit status is 0 only when every check passed.
+own timeout, then require objects under every output prefix and the `_manifest.json` the job library writes
+beside the output (`{"rows": N, "run_id": ..., ...}`) to be this run's: its `run_id` must be the id of the run
+the check started (the job library records the `--JOB_RUN_ID` Glue passes), or the data is an older run's and
+the check fails naming both ids. Where the spec declares `expected_min_rows`, the manifest must count at least
+that many rows. A failed job stops its group: later jobs read its output. One line per check is printed; the
+exit status is 0 only when every check passed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from datalake_config import ConfigError, EnvironmentNames, load, names_for
 from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
 from lake_pipelines.verify import CheckResult, report, verify_parser, verify_session
-from lakejobs.io import MANIFEST_FILE, read_manifest_rows
+from lakejobs.io import MANIFEST_FILE, read_manifest, read_manifest_rows
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600
@@ -101,7 +103,7 @@ class IntegrationCheck:
             )
         )
         for output in job.outputs:
-            results += self._check_output(label, job, output.name, output.zone, output.prefix)
+            results += self._check_output(label, job, run_id, output.name, output.zone, output.prefix)
         return results
 
     def inspect_groups(self, groups: Sequence[Group]) -> list[CheckResult]:
@@ -157,7 +159,7 @@ class IntegrationCheck:
                 return run
             self.sleep(self.poll_seconds)
 
-    def _check_output(self, label: str, job: Job, name: str, zone: str, prefix: str) -> list[CheckResult]:
+    def _check_output(self, label: str, job: Job, run_id: str, name: str, zone: str, prefix: str) -> list[CheckResult]:
         check = f"{label} output {name}"
         try:
             bucket = self._bucket(zone)
@@ -174,23 +176,35 @@ class IntegrationCheck:
         if not data:
             return [CheckResult(check, False, f"no objects under s3://{bucket}/{prefix}")]
         results = [CheckResult(check, True, f"objects under s3://{bucket}/{prefix}")]
-        expected = job.expected_min_rows.get(name)
-        if expected is not None:
-            results.append(self._check_rows(f"{check} rows", bucket, prefix, expected))
+        results.append(self._check_rows(f"{check} rows", bucket, prefix, run_id, job.expected_min_rows.get(name)))
         return results
 
-    def _check_rows(self, check: str, bucket: str, prefix: str, expected: int) -> CheckResult:
+    def _check_rows(self, check: str, bucket: str, prefix: str, run_id: str, expected: int | None) -> CheckResult:
+        """The output's manifest is the started run's (its `run_id`), with at least `expected` rows if given."""
         key = f"{prefix}{MANIFEST_FILE}"
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             return CheckResult(check, False, f"no manifest s3://{bucket}/{key} ({exc.response['Error']['Code']})")
         try:
-            rows = read_manifest_rows(body)
+            rows, written_by = read_manifest(body)
         except ValueError as exc:
             return CheckResult(check, False, f"s3://{bucket}/{key}: {exc}")
+        if written_by != run_id:
+            # A manifest is replaced only by a run that writes the output: this one is an older run's, so the
+            # objects beside it prove nothing about the run started here.
+            return CheckResult(
+                check,
+                False,
+                f"s3://{bucket}/{key} was written by run {written_by or '(no run_id recorded)'}, not by run "
+                f"{run_id} that this check started: the run did not write this output",
+            )
+        if expected is None:
+            return CheckResult(check, True, f"{rows} rows, written by run {run_id}")
         return CheckResult(
-            check, rows >= expected, f"{rows} rows ({'at least' if rows >= expected else 'fewer than'} {expected})"
+            check,
+            rows >= expected,
+            f"{rows} rows ({'at least' if rows >= expected else 'fewer than'} {expected}), written by run {run_id}",
         )
 
     def _bucket(self, zone: str) -> str:

@@ -221,8 +221,10 @@ CONFORM_SCRIPT = Template(
 """Job ${job} of the group ${group}.
 
 Raw records (JSON lines) to typed, conformed parquet. Records that are not JSON, miss a required field or
-break a rule go to the quarantine with a reason, counted. Written by `etl-jobs new` as a starting point:
-replace the schema, the rules and the transform with the dataset's own and keep the shape.
+break a rule go to the quarantine with a reason, counted. Every run reads every delivery (the files under the
+raw prefix), so a record a later delivery repeats or corrects is read more than once: the output keeps one
+record per key, from the delivery that arrived last. Written by `etl-jobs new` as a starting point: replace
+the schema, the key, the rules and the transform with the dataset's own and keep the shape.
 """
 
 from __future__ import annotations
@@ -235,7 +237,7 @@ from pyspark.sql.types import DecimalType, StringType, StructField, StructType, 
 
 from lakejobs.args import Arg, JobArgs, job_args
 from lakejobs.context import JobContext
-from lakejobs.io import enforce_malformed_limit, rebuild_dataset, split_malformed, write_quarantine
+from lakejobs.io import enforce_malformed_limit, latest_delivery, rebuild_dataset, split_malformed, write_quarantine
 
 # The raw records as read, and what this job writes (the output's `columns` in group.yaml).
 RECORDS = StructType(
@@ -246,6 +248,9 @@ RECORDS = StructType(
         StructField("recorded_at", TimestampType()),
     ]
 )
+# What identifies a record across deliveries, and the column naming each raw row's file (its delivery).
+KEYS = ("id",)
+DELIVERY = "_delivery"
 
 ARGS = job_args(
     Arg("input_raw_records"),
@@ -264,13 +269,14 @@ def record_rules() -> dict[str, Column]:
     return {"amount must not be negative": sf.col("amount") < 0}
 
 
-def conform_records(records: DataFrame) -> DataFrame:
-    """Trimmed identifiers, lower-case categories."""
+def conform_records(records: DataFrame, *keep: str) -> DataFrame:
+    """Trimmed identifiers, lower-case categories; `keep` columns pass through (the delivery)."""
     return records.select(
         sf.trim(sf.col("id")).alias("id"),
         sf.lower(sf.trim(sf.col("category"))).alias("category"),
         "amount",
         "recorded_at",
+        *keep,
     )
 
 
@@ -278,13 +284,15 @@ def conform_records(records: DataFrame) -> DataFrame:
 
 
 def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
-    raw = context.read("raw_records", args["input_raw_records"], "json", RECORDS)
+    raw = context.read("raw_records", args["input_raw_records"], "json", RECORDS, source_column=DELIVERY)
     good, malformed = split_malformed(raw, required=("id", "recorded_at"), rules=record_rules())
     quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset="records")
     limit = args["max_malformed_fraction"]
     enforce_malformed_limit("records", quarantined, context.counts.read["raw_records"], limit)
-    # Rebuilt whole from every raw file: a rerun replaces the conformed records, never adds to them.
-    rebuild_dataset(context, conform_records(good), args["output_records"], dataset="records")
+    # Rebuilt whole from every raw file, one record per key: a rerun, or a delivery sent again, replaces the
+    # conformed records and never adds copies of them.
+    records = latest_delivery(conform_records(good, DELIVERY), KEYS, DELIVERY)
+    rebuild_dataset(context, records, args["output_records"], dataset="records")
     return context.counts.as_dict()
 
 
@@ -395,7 +403,8 @@ from typing import Any
 
 import pytest
 
-from etl_jobs.local_runner import RunResult, run_sample
+from etl_jobs.local_runner import RunResult, lake_path, quarantine_path, run_job, run_sample
+from etl_jobs.spec import load_group
 from lakejobs.io import split_malformed
 
 # Found from this file rather than from the installed package, so the test also runs in a copy.
@@ -430,7 +439,45 @@ def lake(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, li
 def test_sample_run_counts(lake: tuple[Path, list[RunResult]]) -> None:
     _, results = lake
     counts = {result.job: result.counts for result in results}
-${counts}'''
+${counts}
+
+def test_a_delivery_sent_again_adds_no_rows(spark: Any, tmp_path: Path) -> None:
+    out = tmp_path / "lake"
+    first = run_sample(
+        GROUP,
+        out,
+        spark=spark,
+        jobs_dir=ROOT / "jobs",
+        sample_dir=ROOT / "sample-data",
+        echo=lambda _line: None,
+    )
+    group = load_group(ROOT / "jobs" / GROUP)
+    conform = group.jobs[0]
+    # The same delivery lands again under another name, one record corrected; every job runs again.
+    (raw,) = [lake_path(out, loc) for loc in conform.inputs]
+    (sample,) = sorted(raw.glob("*.json"))
+    again = sample.read_text().replace('"amount": 12.50', '"amount": 13.50')
+    (raw / f"again-{sample.name}").write_text(again)
+    second = [
+        run_job(
+            GROUP,
+            job.name,
+            {loc.name: lake_path(out, loc) for loc in job.inputs},
+            {loc.name: lake_path(out, loc) for loc in job.outputs},
+            quarantine=quarantine_path(out, group, job),
+            spark=spark,
+            jobs_dir=ROOT / "jobs",
+            echo=lambda _line: None,
+        )
+        for job in group.jobs
+    ]
+    # Twice the raw lines read, the same records written: one per id, from the delivery that came last.
+    assert second[0].counts["read"] == {"raw_records": 2 * first[0].counts["read"]["raw_records"]}
+    assert [r.counts["written"] for r in second] == [r.counts["written"] for r in first]
+    (records,) = [lake_path(out, loc) for loc in conform.outputs]
+    amounts = {r.id: r.amount for r in spark.read.parquet(str(records)).collect()}
+    assert amounts["r001"] == Decimal("13.50")
+'''
 )
 
 TEST_CONFORM = Template(

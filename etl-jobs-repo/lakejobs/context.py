@@ -253,4 +253,11 @@ def run_in_glue(main: Main, spec: ArgSpec, argv: Sequence[str] | None = None) ->
     )
     for output, created in sorted(registered.items()):
         context.logger.info("catalog: %d new partition(s) of %s registered", created, output)
+    # Also before the commit: the run's audit item reads its counts from here (etl_jobs.orchestration). Glue
+    # always passes --TempDir (the deployment sets it to the job's staging prefix).
+    temp_dir = args.system.get("TempDir")
+    if temp_dir:
+        context.logger.info("run record %s", io.write_run_record(context, temp_dir))
+    else:
+        context.logger.warning("no --TempDir: the run's counts are not recorded for its audit")
     context.commit()

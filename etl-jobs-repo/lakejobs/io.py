@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as sf
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 FORMATS = ("json", "csv", "parquet")
 # Beside the data files of every output dataset; read by etl_jobs.integration_check.
 MANIFEST_FILE = "_manifest.json"
+# Under the run's --TempDir: one record per Glue run, `<TempDir>/_runs/<run id>.json`, with the run's counts;
+# the group's state machine reads it into the run's audit item (etl_jobs.orchestration).
+RUN_RECORDS_FOLDER = "_runs"
 CORRUPT_COLUMN = "_corrupt_record"
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Characters Spark percent-encodes in partition directory names (as its catalog utilities do).
@@ -234,6 +237,28 @@ def read_dataset(
 
 # What `source_column` holds: the row's file and when that file was last written.
 SOURCE_TYPE = StructType([StructField("path", StringType(), True), StructField("modified", TimestampType(), True)])
+
+
+def latest_delivery(frame: DataFrame, keys: Sequence[str], source_column: str) -> DataFrame:
+    """One row per key, from the delivery that arrived last; drops `source_column` (see `read_dataset`).
+
+    A full read of a raw prefix sees every delivery ever made, so a record a later delivery repeats or corrects
+    is there several times: without this a rebuild writes every copy, and whatever joins it multiplies them.
+    Files are ordered by modification time (when they arrived), then by path, and two different rows for one
+    key in the same file by their content, so every run keeps the same row.
+    """
+    if source_column not in frame.columns:
+        raise ValueError(f"latest_delivery: no column {source_column!r}; read the input with source_column=")
+    missing = [k for k in keys if k not in frame.columns]
+    if not keys or missing:
+        raise ValueError(f"latest_delivery: keys must be columns of the frame, missing {missing or 'all'}")
+    columns = [c for c in frame.columns if c != source_column]
+    order = Window.partitionBy(*keys).orderBy(
+        sf.col(f"{source_column}.modified").desc_nulls_last(),
+        sf.col(f"{source_column}.path").desc_nulls_last(),
+        sf.to_json(sf.struct(*[sf.col(c) for c in columns])).desc(),
+    )
+    return frame.withColumn("_rank", sf.row_number().over(order)).where(sf.col("_rank") == 1).select(*columns)
 
 
 def _source_file() -> Column:
@@ -597,15 +622,46 @@ def write_manifest(context: JobContext, store: FileStore, path: str, *, dataset:
     return manifest
 
 
+def run_record_path(temp_dir: str, run_id: str) -> str:
+    """Where a run's record goes under its temporary directory (RUN_RECORDS_FOLDER)."""
+    if not run_id or "/" in run_id:
+        raise ValueError(f"not a run id: {run_id!r}")
+    return join_path(temp_dir, RUN_RECORDS_FOLDER, f"{run_id}.json")
+
+
+def write_run_record(context: JobContext, temp_dir: str) -> str:
+    """Record the run's rows read, written and quarantined per dataset at `run_record_path`; returns the path.
+
+    The audit of a run needs its counts beside its status; Glue's run result carries no output of the job, so the
+    state machine reads this record, found by the run id Glue gave it (`--JOB_RUN_ID`).
+    """
+    path = run_record_path(temp_dir, context.run_id)
+    # Just the counts, {"quarantined": {...}, "read": {...}, "written": {...}}: the audit item keeps the text as it
+    # is, beside the run id it already has.
+    context.store(path).write_text(path, json.dumps(context.counts.as_dict(), sort_keys=True))
+    return path
+
+
 def read_manifest_rows(text: str | bytes) -> int:
     """The `rows` of a manifest's text; ValueError when it is not JSON holding an integer `rows`."""
+    return read_manifest(text)[0]
+
+
+def read_manifest(text: str | bytes) -> tuple[int, str | None]:
+    """The `rows` and `run_id` of a manifest's text: the rows this run wrote, and the run that wrote them (in Glue
+    the `--JOB_RUN_ID` Glue passed, e.g. `jr_0123...`); `run_id` is None in a manifest that does not say.
+    ValueError when the text is not JSON holding an integer `rows` (and a string `run_id`, when there is one)."""
     try:
-        rows = json.loads(text)["rows"]
+        document = json.loads(text)
+        rows = document["rows"]
     except (ValueError, KeyError, TypeError):
         raise ValueError("expected JSON with an integer 'rows'") from None
     if isinstance(rows, bool) or not isinstance(rows, int):
         raise ValueError(f"expected JSON with an integer 'rows', got {rows!r}")
-    return rows
+    run_id = document.get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise ValueError(f"expected a string 'run_id', got {run_id!r}")
+    return rows, run_id
 
 
 def partition_dir(columns: Sequence[str], values: Sequence[Any]) -> str:

@@ -104,6 +104,14 @@ def test_glue_database_names(example: LakeConfig) -> None:
     ]
 
 
+def test_glue_job_names_start_with_their_environments_prefix_and_no_other(example: LakeConfig) -> None:
+    dev, prod = names_for(example, "dev"), names_for(example, "prod")
+    name = dev.glue_job_name("customer_cdc", "merge_current")
+    assert name.startswith(dev.glue_job_name_prefix())
+    assert not name.startswith(prod.glue_job_name_prefix())
+    assert dev.glue_job_arn_pattern() == f"job/{dev.glue_job_name_prefix()}*"
+
+
 def test_stack_and_role_names(example: LakeConfig) -> None:
     dev, prod = names_for(example, "dev"), names_for(example, "prod")
     assert dev.stack_name("infra", "storage") == "acme-lake-dev-infra-storage"

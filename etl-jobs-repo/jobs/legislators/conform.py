@@ -3,22 +3,22 @@
 Records that are not JSON, miss a required field or break a rule go to the quarantine with a reason and a
 count. Every run reads every delivery (a delivery is a file set under the raw prefixes), so a record that
 a later delivery repeats or corrects is there more than once: each dataset keeps one record per key, the
-one from the delivery that arrived last (its file's modification time, then its path). Without that, enrich
-would join every copy and multiply the history. Each conformed dataset is rebuilt idempotently: a rerun
-replaces it, never purging first.
+one from the delivery that arrived last (its file's modification time, then its path: `latest_delivery`).
+Without that, enrich would join every copy and multiply the history. Each conformed dataset is rebuilt
+idempotently: a rerun replaces it, never purging first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
 from lakejobs.args import Arg, JobArgs, job_args
 from lakejobs.context import JobContext
-from lakejobs.io import enforce_malformed_limit, rebuild_dataset, split_malformed, write_quarantine
+from lakejobs.io import enforce_malformed_limit, latest_delivery, rebuild_dataset, split_malformed, write_quarantine
 
 PERSONS = StructType(
     [
@@ -106,21 +106,6 @@ def conform_organizations(organizations: DataFrame, *keep: str) -> DataFrame:
     )
 
 
-def latest_delivery(conformed: DataFrame, keys: tuple[str, ...], delivery: str = DELIVERY) -> DataFrame:
-    """One record per key, from the delivery that arrived last; `delivery` is the source struct (path, modified).
-
-    Files written at the same moment are ordered by path, and two different records for one key in the same
-    file by their content, so every run keeps the same one.
-    """
-    columns = [c for c in conformed.columns if c != delivery]
-    order = Window.partitionBy(*keys).orderBy(
-        sf.col(f"{delivery}.modified").desc_nulls_last(),
-        sf.col(f"{delivery}.path").desc_nulls_last(),
-        sf.to_json(sf.struct(*[sf.col(c) for c in columns])).desc(),
-    )
-    return conformed.withColumn("_rank", sf.row_number().over(order)).where(sf.col("_rank") == 1).select(*columns)
-
-
 def person_rules() -> dict[str, Column]:
     return {
         f"gender must be one of {', '.join(GENDERS)}": ~sf.lower(sf.trim(sf.col("gender"))).isin(*GENDERS),
@@ -160,9 +145,8 @@ def main(context: JobContext, args: JobArgs) -> Mapping[str, Mapping[str, int]]:
         good, malformed = split_malformed(raw, required=required, rules=rules)
         quarantined = write_quarantine(context, malformed, args["quarantine_path"], dataset=name)
         enforce_malformed_limit(name, quarantined, context.counts.read[f"raw_{name}"], args["max_malformed_fraction"])
-        rebuild_dataset(
-            context, latest_delivery(conform(good, DELIVERY), KEYS[name]), args[f"output_{name}"], dataset=name
-        )
+        latest = latest_delivery(conform(good, DELIVERY), KEYS[name], DELIVERY)
+        rebuild_dataset(context, latest, args[f"output_{name}"], dataset=name)
     return context.counts.as_dict()
 
 

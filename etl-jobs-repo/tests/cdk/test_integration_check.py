@@ -1,5 +1,7 @@
 """The post-deploy integration check against moto: moto's Glue records runs but runs nothing, so each test
-sets the run state (moto's state manager, or the run itself) and writes the job outputs the way a job would."""
+sets the run state (moto's state manager, or the run itself) and writes the job outputs the way a job would:
+`RunningJobs` stands in for the jobs, writing an output's data and manifest (with the run id Glue passes the
+run as `--JOB_RUN_ID`) when the check starts the run."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from moto.moto_api import state_manager
 
 from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
+from etl_jobs import integration_check
 from etl_jobs.integration_check import IntegrationCheck, main
 from etl_jobs.spec import discover
 from lakejobs.context import JobContext
@@ -52,19 +55,41 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         state_manager.unset_transition("glue::job_run")
 
 
-def write_output(s3: Any, zone: str, prefix: str, rows: int | None) -> None:
+def write_output(s3: Any, zone: str, prefix: str, rows: int | None, run_id: str | None = None) -> None:
+    """What a job run leaves under an output prefix: a data file and, unless `rows` is None, its manifest."""
     s3.put_object(Bucket=f"lake-{zone}", Key=f"{prefix}part-00000.parquet", Body=b"PAR1")
     if rows is not None:
-        s3.put_object(Bucket=f"lake-{zone}", Key=f"{prefix}_manifest.json", Body=json.dumps({"rows": rows}).encode())
+        manifest = {"rows": rows} if run_id is None else {"rows": rows, "run_id": run_id}
+        s3.put_object(Bucket=f"lake-{zone}", Key=f"{prefix}_manifest.json", Body=json.dumps(manifest).encode())
 
 
-def write_all_outputs(s3: Any) -> None:
-    write_output(s3, "conformed", "orders/current/", rows=42)
-    write_output(s3, "curated", "orders/daily_totals/", rows=None)  # no expected_min_rows declared
+# What each job writes when it runs: (zone, prefix, rows in its manifest or None for no manifest).
+Outputs = dict[str, list[tuple[str, str, int | None]]]
+ALL_OUTPUTS: Outputs = {
+    CONFORM: [("conformed", "orders/current/", 42)],
+    TOTALS: [("curated", "orders/daily_totals/", 3)],
+}
 
 
-def checker(aws: dict[str, Any], **kwargs: Any) -> IntegrationCheck:
-    return IntegrationCheck(glue=aws["glue"], s3=aws["s3"], ssm=aws["ssm"], names=NAMES, **kwargs)
+class RunningJobs:
+    """moto's Glue client, whose runs write what `outputs` says their job writes, as that run (its JobRunId)."""
+
+    def __init__(self, glue: Any, s3: Any, outputs: Outputs) -> None:
+        self.glue, self.s3, self.outputs = glue, s3, outputs
+
+    def start_job_run(self, **kwargs: Any) -> Any:
+        response = self.glue.start_job_run(**kwargs)
+        for zone, prefix, rows in self.outputs.get(kwargs["JobName"], []):
+            write_output(self.s3, zone, prefix, rows, run_id=response["JobRunId"])
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.glue, name)
+
+
+def checker(aws: dict[str, Any], outputs: Outputs | None = None, **kwargs: Any) -> IntegrationCheck:
+    glue = RunningJobs(aws["glue"], aws["s3"], ALL_OUTPUTS if outputs is None else outputs)
+    return IntegrationCheck(glue=glue, s3=aws["s3"], ssm=aws["ssm"], names=NAMES, **kwargs)
 
 
 def latest_run(job: str) -> Any:
@@ -76,7 +101,6 @@ def lines(results: list[Any]) -> list[str]:
 
 
 def test_all_jobs_succeed_with_outputs_and_rows(aws: dict[str, Any]) -> None:
-    write_all_outputs(aws["s3"])
     results = checker(aws).check_group(ORDERS)
     assert all(r.passed for r in results), lines(results)
     assert [r.name for r in results] == [
@@ -87,15 +111,37 @@ def test_all_jobs_succeed_with_outputs_and_rows(aws: dict[str, Any]) -> None:
         "orders/daily_totals run",
         "orders/daily_totals duration",
         "orders/daily_totals output totals",
+        "orders/daily_totals output totals rows",
     ]
-    assert results[3].detail == "42 rows (at least 1)"
     # the jobs really were started, in order, one run each
     glue = aws["glue"]
-    assert [len(glue.get_job_runs(JobName=j)["JobRuns"]) for j in (CONFORM, TOTALS)] == [1, 1]
+    runs = [glue.get_job_runs(JobName=j)["JobRuns"] for j in (CONFORM, TOTALS)]
+    assert [len(r) for r in runs] == [1, 1]
+    assert results[3].detail == f"42 rows (at least 1), written by run {runs[0][0]['Id']}"
+    assert results[7].detail == f"3 rows, written by run {runs[1][0]['Id']}"  # no expected_min_rows declared
+
+
+def test_a_manifest_an_earlier_run_wrote_fails_naming_both_runs(aws: dict[str, Any]) -> None:
+    """The run succeeded but wrote nothing: what is under the prefix is an earlier run's, however many rows."""
+    write_output(aws["s3"], "conformed", "orders/current/", rows=42, run_id="jr_earlier")
+    results = checker(aws, outputs={}).check_group(ORDERS)
+    (started,) = aws["glue"].get_job_runs(JobName=CONFORM)["JobRuns"]
+    failed = [(r.name, r.detail) for r in results if not r.passed]
+    assert failed == [
+        (
+            "orders/conform_orders output orders rows",
+            f"s3://lake-conformed/orders/current/_manifest.json was written by run jr_earlier, not by run "
+            f"{started['Id']} that this check started: the run did not write this output",
+        ),
+        ("orders/daily_totals", "not run: orders/conform_orders failed"),
+    ]
+    # a manifest that names no run proves no more
+    write_output(aws["s3"], "conformed", "orders/current/", rows=42)
+    results = checker(aws, outputs={}).check_group(ORDERS)
+    assert "was written by run (no run_id recorded), not by run jr_" in results[3].detail
 
 
 def test_failed_run_fails_and_stops_the_group(aws: dict[str, Any]) -> None:
-    write_all_outputs(aws["s3"])
     state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
 
     def fail_the_run(_: float) -> None:
@@ -125,38 +171,35 @@ def test_run_that_never_ends_times_out(aws: dict[str, Any]) -> None:
 
 
 def test_missing_output_fails(aws: dict[str, Any]) -> None:
-    write_output(aws["s3"], "conformed", "orders/current/", rows=5)
-    results = checker(aws).check_group(ORDERS)
+    results = checker(aws, outputs={**ALL_OUTPUTS, TOTALS: []}).check_group(ORDERS)
     failed = [r for r in results if not r.passed]
     assert [r.name for r in failed] == ["orders/daily_totals output totals"]
     assert "no objects under s3://lake-curated/orders/daily_totals/" in failed[0].detail
 
 
 def test_an_output_holding_only_markers_has_no_data(aws: dict[str, Any]) -> None:
-    write_all_outputs(aws["s3"])
     for marker in ("_SUCCESS", "_temporary/0/part-00000.parquet"):
         aws["s3"].put_object(Bucket="lake-curated", Key=f"orders/daily_totals/{marker}", Body=b"")
-    aws["s3"].delete_object(Bucket="lake-curated", Key="orders/daily_totals/part-00000.parquet")
-    results = checker(aws).check_group(ORDERS)
+    results = checker(aws, outputs={**ALL_OUTPUTS, TOTALS: []}).check_group(ORDERS)
     assert "FAIL orders/daily_totals output totals: no objects under s3://lake-curated/orders/daily_totals/" in lines(
         results
     )
 
 
 def test_too_few_rows_fail(aws: dict[str, Any]) -> None:
-    write_output(aws["s3"], "conformed", "orders/current/", rows=0)
-    write_output(aws["s3"], "curated", "orders/daily_totals/", rows=None)
-    results = checker(aws).check_group(ORDERS)
+    results = checker(aws, outputs={**ALL_OUTPUTS, CONFORM: [("conformed", "orders/current/", 0)]}).check_group(ORDERS)
     failed = [(r.name, r.detail) for r in results if not r.passed]
+    (started,) = aws["glue"].get_job_runs(JobName=CONFORM)["JobRuns"]
     assert failed == [
-        ("orders/conform_orders output orders rows", "0 rows (fewer than 1)"),
+        ("orders/conform_orders output orders rows", f"0 rows (fewer than 1), written by run {started['Id']}"),
         ("orders/daily_totals", "not run: orders/conform_orders failed"),
     ]
 
 
 def test_missing_manifest_fails(aws: dict[str, Any]) -> None:
-    write_output(aws["s3"], "conformed", "orders/current/", rows=None)
-    results = checker(aws).check_group(ORDERS)
+    results = checker(aws, outputs={**ALL_OUTPUTS, CONFORM: [("conformed", "orders/current/", None)]}).check_group(
+        ORDERS
+    )
     failed = [r for r in results if not r.passed]
     assert failed[0].name == "orders/conform_orders output orders rows"
     assert "no manifest s3://lake-conformed/orders/current/_manifest.json" in failed[0].detail
@@ -170,15 +213,24 @@ def test_run_longer_than_the_job_timeout_fails(aws: dict[str, Any], tmp_path: Pa
     spec = (folder / "group.yaml").read_text().replace("bookmarks: true", "bookmarks: true\n    timeout_minutes: 1")
     (folder / "group.yaml").write_text(spec)
     (group,) = discover(tmp_path, "dev", CONFIG.environment_names)
-    write_all_outputs(aws["s3"])
     results = checker(aws).check_group(group)
     duration = next(r for r in results if r.name == "orders/conform_orders duration")
     assert not duration.passed
     assert duration.detail == "123s exceeds the job timeout of 60s"  # moto reports every run as 123 s
 
 
-def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    write_all_outputs(aws["s3"])
+def test_cli_exit_codes_and_one_line_per_check(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs: Outputs = dict(ALL_OUTPUTS)
+
+    class Session:
+        """The verify session's clients, with runs that write their job's outputs."""
+
+        def client(self, service: str, endpoint_url: str | None = None) -> Any:
+            return RunningJobs(aws["glue"], aws["s3"], outputs) if service == "glue" else aws[service]
+
+    monkeypatch.setattr(integration_check, "verify_session", lambda **_: Session())
     argv = [
         "--config",
         str(EXAMPLE_CONFIG_PATH),
@@ -192,9 +244,10 @@ def test_cli_exit_codes_and_one_line_per_check(aws: dict[str, Any], capsys: pyte
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     *checks, closing = out
-    assert len(checks) == 7 and all(line.startswith("PASS orders/") for line in checks)
-    assert closing == "7 passed, 0 failed: job groups of dev (222222222222)"
+    assert len(checks) == 8 and all(line.startswith("PASS orders/") for line in checks)
+    assert closing == "8 passed, 0 failed: job groups of dev (222222222222)"
     aws["s3"].delete_object(Bucket="lake-conformed", Key="orders/current/_manifest.json")
+    outputs[CONFORM] = [("conformed", "orders/current/", None)]  # the next run writes data but no manifest
     assert main(argv) == 1
     assert any(
         line.startswith("FAIL orders/conform_orders output orders rows")
@@ -246,7 +299,7 @@ def test_where_data_is_retained_the_check_reads_and_starts_no_job(
 
 def test_malformed_manifest_fails_naming_the_file(aws: dict[str, Any]) -> None:
     aws["s3"].put_object(Bucket="lake-conformed", Key=f"orders/current/{MANIFEST_FILE}", Body=b'{"rows": "many"}')
-    result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", 1)
+    result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", 1)
     assert not result.passed
     assert result.detail.startswith(
         f"s3://lake-conformed/orders/current/{MANIFEST_FILE}: expected JSON with an integer"
@@ -254,7 +307,8 @@ def test_malformed_manifest_fails_naming_the_file(aws: dict[str, Any]) -> None:
 
 
 def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any], spark: Any, tmp_path: Path) -> None:
-    """A sink's manifest, local or written through the S3 store, is what the check counts: one format, one name."""
+    """A sink's manifest, local or written through the S3 store, is what the check counts: one format, one name,
+    and the run id the job's context carries (in Glue, the --JOB_RUN_ID of the run)."""
     context = JobContext.local("orders/conform_orders", run_id="jr_1", spark=spark)
     frame = spark.createDataFrame([("o1", 5), ("o2", 7), ("o3", 9)], "order_id string, amount int")
     local = tmp_path / "orders" / "current"
@@ -263,8 +317,9 @@ def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any]
     for file in sorted(p for p in local.rglob("*") if p.is_file()):
         aws["s3"].upload_file(str(file), "lake-conformed", f"orders/current/{file.relative_to(local).as_posix()}")
     check = checker(aws)
-    assert check._check_rows("rows", "lake-conformed", "orders/current/", rows).passed
-    assert not check._check_rows("rows", "lake-conformed", "orders/current/", rows + 1).passed
+    assert check._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", rows).passed
+    assert not check._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", rows + 1).passed
+    assert not check._check_rows("rows", "lake-conformed", "orders/current/", "jr_2", rows).passed
 
     write_manifest(
         context,
@@ -274,4 +329,7 @@ def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any]
         rows=2,
         mode="rebuild",
     )
-    assert check._check_rows("rows", "lake-curated", "orders/daily_totals/", 2).detail == "2 rows (at least 2)"
+    assert (
+        check._check_rows("rows", "lake-curated", "orders/daily_totals/", "jr_1", 2).detail
+        == "2 rows (at least 2), written by run jr_1"
+    )

@@ -178,17 +178,54 @@ def test_job_roles_are_scoped_to_their_prefixes(built: dict[str, Any]) -> None:
     assert all(as_list(s["Action"]) == ["s3:GetObject"] for s in statements if "cdk-hnb659fds-assets" in json.dumps(s))
 
 
-def test_each_job_logs_to_its_own_encrypted_log_group(built: dict[str, Any]) -> None:
+def test_each_job_logs_to_its_own_encrypted_log_groups_with_retention(built: dict[str, Any]) -> None:
+    """Glue 5.0 writes `<--custom-logGroup-prefix>/<security configuration>-role/<role name>/output|error` (a
+    security configuration encrypts the logs): the stack creates exactly those groups, with the environment's
+    retention and the ETL key, and the role may write only there."""
+    names = names_for(CONFIG, "dev")
     tpl = template(built, "dev", "group-orders")
     etl_key = _parameter_id(tpl, "/acme-lake/dev/etl/kms-key-arn")
     groups = resources(tpl, "AWS::Logs::LogGroup")
-    job_groups = {k: v for k, v in groups.items() if k.startswith("Job")}
-    assert len(job_groups) == 2
     for group in groups.values():
         assert group["Properties"]["KmsKeyId"] == {"Ref": etl_key}
         assert group["Properties"]["RetentionInDays"] == CONFIG.env("dev").lifecycle.log_retention_days
-    conform = glue_job(tpl, "acme-lake-dev-orders-conform-orders")
-    assert conform["DefaultArguments"]["--continuous-log-logGroup"]["Ref"] in job_groups
+    for job, role_prefix in (("conform_orders", "JobconformordersRole"), ("daily_totals", "JobdailytotalsRole")):
+        glue_name = names.glue_job_name("orders", job)
+        props = glue_job(tpl, glue_name)
+        args = props["DefaultArguments"]
+        prefix = f"/aws-glue/jobs/{glue_name}"
+        assert args["--custom-logGroup-prefix"] == prefix
+        # the <=4.0 continuous-logging arguments are gone
+        assert not any(a.startswith(("--continuous-log", "--enable-continuous")) for a in args), args
+        role = props["Role"]["Fn::GetAtt"][0]
+        assert role.startswith(role_prefix)
+        own = {
+            logical_id: group["Properties"]["LogGroupName"]
+            for logical_id, group in groups.items()
+            if role in json.dumps(group["Properties"].get("LogGroupName"))
+        }
+        assert sorted(flatten(name) for name in own.values()) == [
+            f"{prefix}/{names.glue_security_configuration_name}-role/<{role}>/{stream}"
+            for stream in ("error", "output")
+        ]
+        # the job exists only once its groups do (Glue would otherwise create them, without retention)
+        job_id = next(k for k, r in resources(tpl, "AWS::Glue::Job").items() if r["Properties"]["Name"] == glue_name)
+        assert set(own) <= set(tpl.to_json()["Resources"][job_id]["DependsOn"])
+        statements = role_statements(tpl, role_prefix)
+        logs = [s for s in statements if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+        by_actions = {tuple(sorted(as_list(s["Action"]))): as_list(s["Resource"]) for s in logs}
+        assert set(by_actions) == {
+            ("logs:AssociateKmsKey", "logs:CreateLogGroup"),
+            ("logs:CreateLogStream", "logs:PutLogEvents"),
+        }
+        # log-group actions on `...:log-group:<name>`, log-stream actions on the group's `...:<name>:*`
+        group_arns = sorted(flatten(r) for r in by_actions[("logs:AssociateKmsKey", "logs:CreateLogGroup")])
+        assert group_arns == sorted(
+            f"arn:<AWS::Partition>:logs:eu-west-1:222222222222:log-group:<{logical_id}>" for logical_id in own
+        )
+        stream_arns = by_actions[("logs:CreateLogStream", "logs:PutLogEvents")]
+        assert sorted(r["Fn::GetAtt"][0] for r in stream_arns) == sorted(own)
+        assert all(r["Fn::GetAtt"][1] == "Arn" for r in stream_arns)
 
 
 def test_no_exports_or_imports_and_only_contract_parameters(built: dict[str, Any]) -> None:
@@ -250,6 +287,12 @@ def test_stateful_logical_ids_are_pinned(built: dict[str, Any]) -> None:
     assert list(resources(shared, "AWS::KMS::Key")) == ["EtlKey1D57497B"]
 
 
+def state_machine_definition(tpl: assertions.Template) -> dict[str, Any]:
+    (machine,) = resources(tpl, "AWS::StepFunctions::StateMachine").values()
+    definition: dict[str, Any] = json.loads(_join_literal(machine["Properties"]["DefinitionString"]))
+    return definition
+
+
 def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: dict[str, Any]) -> None:
     tpl = template(built, "dev", "group-orders")
     (machine,) = resources(tpl, "AWS::StepFunctions::StateMachine").values()
@@ -257,7 +300,7 @@ def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: 
     assert props["StateMachineName"] == names_for(CONFIG, "dev").state_machine_name("orders")
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["TracingConfiguration"] == {"Enabled": True}
-    definition = json.loads(_join_literal(props["DefinitionString"]))
+    definition = state_machine_definition(tpl)
     states = definition["States"]
     order = _walk(definition)
     runs = [s for s in order if s.startswith("Run ")]
@@ -267,17 +310,164 @@ def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: 
         assert state["Resource"].endswith(":states:::glue:startJobRun.sync")
         assert state["Parameters"]["JobName"] == f"acme-lake-dev-orders-{name[4:].replace('_', '-')}"
         retry = state["Retry"][0]
+        # with the group's lock, only a run started outside the state machine can hold the job: retried
         assert "Glue.ConcurrentRunsExceededException" in retry["ErrorEquals"] and retry["BackoffRate"] == 2
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
         assert state["Catch"][0]["Next"] == "Record failure"
-    assert states["Record failure"]["Next"] == "Notify failure"
+    assert _walk(definition, "Record failure") == [
+        "Record failure",
+        "Release the lock after a failure",
+        "Take the rerun request after a failure",
+        "Start a follow-up after a failure",
+        "Notify failure",
+        "Failed",
+    ]
     assert states["Notify failure"]["Resource"].endswith(":states:::sns:publish")
-    assert states[states["Notify failure"]["Next"]]["Type"] == "Fail"
+    assert states["Failed"]["Type"] == "Fail"
     puts = [s for s in states.values() if s.get("Resource", "").endswith(":states:::dynamodb:putItem")]
-    assert {p["Parameters"]["Item"]["status"]["S"] for p in puts} == {"RUNNING", "SUCCEEDED", "FAILED"}
+    audit = [p["Parameters"]["Item"] for p in puts if "status" in p["Parameters"]["Item"]]
+    assert {item["status"]["S"] for item in audit} == {"RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"}
     group = resources(tpl, "AWS::Logs::LogGroup")
     destination = props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
     assert destination["Fn::GetAtt"][0] in group
+
+
+def test_executions_are_single_flight_a_second_one_ends_skipped_without_failing(built: dict[str, Any]) -> None:
+    """The group's lock (a conditional PutItem in the audit table): taken before the first job, let go at every
+    end, and an execution that finds it held asks for a rerun and succeeds as `Skipped`, with no failure
+    record, message or alarm."""
+    tpl = template(built, "dev", "group-orders")
+    names = names_for(CONFIG, "dev")
+    definition = state_machine_definition(tpl)
+    states = definition["States"]
+    lock = f"lock#{names.state_machine_name('orders')}"
+    assert _walk(definition)[:4] == ["Release requested?", "Start the group", "Take the lock", "Start conform_orders"]
+    take = states["Take the lock"]
+    assert take["Resource"].endswith(":states:::dynamodb:putItem")
+    params = take["Parameters"]
+    assert params["Item"]["job_name"] == {"S": lock} and params["Item"]["run_id"] == {"S": "lock"}
+    assert params["Item"]["holder"] == {"S.$": "$$.Execution.Id"}
+    assert params["ConditionExpression"] == "attribute_not_exists(#holder) OR #holder = :free"
+    assert params["ExpressionAttributeNames"] == {"#holder": "holder"}
+    assert params["ExpressionAttributeValues"] == {":free": {"S": "none"}}
+    assert states["Take the lock again"]["Parameters"] == params
+    assert [(c["ErrorEquals"], c["Next"]) for c in take["Catch"]] == [
+        (["DynamoDB.ConditionalCheckFailedException"], "Request a rerun"),
+        (["States.ALL"], "Record failure"),
+    ]
+    rerun = states["Request a rerun"]["Parameters"]["Item"]
+    assert (rerun["job_name"], rerun["run_id"], rerun["requested"]) == ({"S": lock}, {"S": "rerun"}, {"BOOL": True})
+    assert states["Request a rerun"]["Next"] == "Take the lock again"
+    assert states["Take the lock again"]["Catch"][0] == {
+        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+        "ResultPath": "$.lock_error",
+        "Next": "Record skipped",
+    }
+    # the skipped end: an audit item saying SKIPPED, then a Succeed state; no SNS, no Fail on the way
+    assert _walk(definition, "Record skipped") == ["Record skipped", "Skipped"]
+    assert states["Skipped"]["Type"] == "Succeed"
+    assert states["Record skipped"]["Parameters"]["Item"]["status"] == {"S": "SKIPPED"}
+    assert states["Record skipped"]["Parameters"]["Item"]["job_name"] == {"S.$": "$.current.job"}
+    # every end lets the lock go, as the holder only, then starts one follow-up if a rerun was asked for
+    assert _walk(definition, "Release the lock after success") == [
+        "Release the lock after success",
+        "Take the rerun request after success",
+        "Start a follow-up after success",
+        "Done",
+    ]
+    release = states["Release the lock after success"]["Parameters"]
+    assert release["Item"]["holder"] == {"S": "none"}
+    assert release["ConditionExpression"] == "#holder = :holder"
+    assert release["ExpressionAttributeValues"] == {":holder": {"S.$": "$$.Execution.Id"}}
+    take_request = states["Take the rerun request after success"]["Parameters"]
+    assert take_request["Item"]["requested"] == {"BOOL": False}
+    assert take_request["ConditionExpression"] == "#requested = :requested"
+    assert take_request["ExpressionAttributeValues"] == {":requested": {"BOOL": True}}
+    follow_up = states["Start a follow-up after success"]
+    assert follow_up["Resource"].endswith(":states:::states:startExecution")  # not .sync: it runs on its own
+    assert follow_up["Parameters"]["StateMachineArn"].endswith(
+        f":states:eu-west-1:222222222222:stateMachine:{names.state_machine_name('orders')}"
+    )
+    # a lock released for a stopped execution, by the status-change rule's input
+    choice = states["Release requested?"]
+    assert choice["Choices"] == [
+        {"Variable": "$.release_lock_of", "IsPresent": True, "Next": "Release the lock of a stopped execution"}
+    ]
+    stopped = states["Release the lock of a stopped execution"]["Parameters"]
+    assert stopped["ExpressionAttributeValues"] == {":holder": {"S.$": "$.release_lock_of"}}
+    ends = {s: states[s]["Type"] for s in ("Lock released", "Lock not held", "Lock release failed")}
+    assert set(ends.values()) == {"Succeed"}  # a release never fails: its own end starts no other release
+    # the lock is items of the audit table, written by PutItem only
+    statements = role_statements(tpl, "OrchestrationStateMachineRole")
+    dynamodb = {a for s in statements for a in as_list(s["Action"]) if a.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:PutItem"}
+    (start,) = [s for s in statements if "states:StartExecution" in as_list(s["Action"])]
+    assert flatten(start["Resource"]).endswith(f":stateMachine:{names.state_machine_name('orders')}")
+    # the only alarm counts failed executions; a skipped one succeeded
+    (alarm,) = resources(tpl, "AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["MetricName"] == "ExecutionsFailed"
+
+
+def test_an_execution_that_stops_holding_the_lock_has_it_released(built: dict[str, Any]) -> None:
+    tpl = template(built, "dev", "group-orders")
+    (machine_id,) = resources(tpl, "AWS::StepFunctions::StateMachine")
+    rules = [r for r in resources(tpl, "AWS::Events::Rule").values() if "aws.states" in json.dumps(r)]
+    (rule,) = rules
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"stateMachineArn": [{"Ref": machine_id}], "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": machine_id}
+    assert target["InputTransformer"] == {
+        "InputPathsMap": {"detail-executionArn": "$.detail.executionArn"},
+        "InputTemplate": '{"release_lock_of":<detail-executionArn>}',
+    }
+
+
+def test_each_run_audit_item_carries_its_counts(built: dict[str, Any]) -> None:
+    """Glue's run result has no output of the job: the job leaves its counts in a record named after its run id
+    (lakejobs.io.run_record_path, under --TempDir), which the state machine reads into the SUCCEEDED item."""
+    tpl = template(built, "dev", "group-orders")
+    states = state_machine_definition(tpl)["States"]
+    read = states["Read counts conform_orders"]
+    assert read["Resource"].endswith(":states:::aws-sdk:s3:getObject")
+    assert read["Parameters"]["Key.$"] == (
+        "States.Format('staging/orders/conform_orders/_runs/{}.json', $.run.job_run_id)"
+    )
+    assert read["ResultSelector"] == {"counts.$": "$.Body", "error": ""}  # the text as it is: nothing to parse
+    assert read["Next"] == "Record success conform_orders"
+    # a record that cannot be read leaves the run succeeded, its audit saying why the counts are missing
+    assert read["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": "Counts unavailable conform_orders"}
+    ]
+    unavailable = states["Counts unavailable conform_orders"]
+    assert unavailable["Next"] == "Record success conform_orders"
+    assert unavailable["Parameters"] == {
+        "counts": "",
+        "error.$": "States.Format('{}: {}', $.record_error.Error, $.record_error.Cause)",
+    }
+    item = states["Record success conform_orders"]["Parameters"]["Item"]
+    assert item["counts"] == {"S.$": "$.record.counts"}
+    assert item["counts_error"] == {"S.$": "$.record.error"}
+    # where the job's --TempDir points, in the same bucket and folder
+    temp_dir = glue_job(tpl, "acme-lake-dev-orders-conform-orders")["DefaultArguments"]["--TempDir"]
+    conformed = {"Ref": _parameter_id(tpl, "/acme-lake/dev/contract/buckets/conformed/name")}
+    assert temp_dir["Fn::Join"][1][1:] == [conformed, "/staging/orders/conform_orders/"]
+    (machine,) = resources(tpl, "AWS::StepFunctions::StateMachine").values()
+    assert conformed in machine["Properties"]["DefinitionString"]["Fn::Join"][1]  # the Bucket, by the same parameter
+    statements = role_statements(tpl, "OrchestrationStateMachineRole")
+    (get,) = [s for s in statements if as_list(s["Action"]) == ["s3:GetObject"]]
+    # the run-record folders of the group's jobs, one pattern per bucket (`*`: the job's folder), GetObject only
+    assert sorted(flatten(r) for r in as_list(get["Resource"])) == [
+        "<ContractBucketsConformedArn>/staging/orders/*/_runs/*",
+        "<ContractBucketsCuratedArn>/staging/orders/*/_runs/*",
+    ]
+    data_key = {"Ref": _parameter_id(tpl, "/acme-lake/dev/contract/kms/data-key-arn")}
+    (decrypt,) = [s for s in statements if s["Resource"] == data_key]
+    assert as_list(decrypt["Action"]) == ["kms:Decrypt"]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -452,9 +642,11 @@ def _join_literal(value: Any) -> str:
     return "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
 
 
-def _walk(definition: dict[str, Any]) -> list[str]:
-    order, current = [], definition["StartAt"]
+def _walk(definition: dict[str, Any], start: str | None = None) -> list[str]:
+    """The states from `start` (the definition's start) on the path without errors: Next, a Choice's Default."""
+    order, current = [], start or definition["StartAt"]
     while current:
         order.append(current)
-        current = definition["States"][current].get("Next")
+        state = definition["States"][current]
+        current = state.get("Next") or state.get("Default")
     return order

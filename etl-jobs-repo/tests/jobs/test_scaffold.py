@@ -14,6 +14,7 @@ import pytest
 
 from etl_jobs.cli import main as etl_jobs
 from etl_jobs.group_check import STEPS, Paths, check_group, example_config_path
+from etl_jobs.local_runner import lake_path, quarantine_path, run_job, run_sample
 from etl_jobs.spec import load_group
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -79,13 +80,54 @@ def test_the_generated_code_passes_ruff_and_mypy(repository: Path) -> None:
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.long
 def test_the_generated_tests_pass(repository: Path) -> None:
     # In a process of its own, from the copy's folder, as `pytest` runs there: the test finds its group
     # and sample data from its own path. (The longest names' module is the same template: ruff and mypy
     # above are what its names could break.)
     result = run([sys.executable, "-m", "pytest", "-q", "tests/jobs/test_taxi.py"], repository)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 passed" in result.stdout
+    # 5: the conform rules, the schemas agree, the aggregate, the sample counts, a delivery sent again
+    assert "5 passed" in result.stdout
+
+
+def test_a_scaffolded_group_run_twice_over_the_same_delivery_keeps_one_row_per_record(
+    repository: Path, spark: Any, tmp_path: Path
+) -> None:
+    """The conform job reads every delivery under its raw prefix: the same delivery sent again (a retried upload,
+    a re-sent file) must not double the conformed records, nor what the later jobs aggregate from them."""
+    out = tmp_path / "lake"
+    jobs_dir, samples = repository / "jobs", repository / "sample-data"
+    first = run_sample("taxi", out, spark=spark, jobs_dir=jobs_dir, sample_dir=samples, echo=lambda _line: None)
+    group = load_group(jobs_dir / "taxi")
+    conform = group.jobs[0]
+    raw = lake_path(out, conform.inputs[0])
+    shutil.copy(raw / "batch-0001.json", raw / "batch-0002.json")
+
+    def run_group() -> list[Any]:
+        return [
+            run_job(
+                "taxi",
+                job.name,
+                {loc.name: lake_path(out, loc) for loc in job.inputs},
+                {loc.name: lake_path(out, loc) for loc in job.outputs},
+                quarantine=quarantine_path(out, group, job),
+                spark=spark,
+                jobs_dir=jobs_dir,
+                echo=lambda _line: None,
+            )
+            for job in group.jobs
+        ]
+
+    for _ in range(2):  # the group runs once per upload: twice over the two copies of the delivery
+        again = run_group()
+        assert again[0].counts["read"] == {"raw_records": 14}
+        assert [r.counts["written"] for r in again] == [r.counts["written"] for r in first]
+        assert [r.counts["written"] for r in first] == [{"records": 4}, {"zone_stats": 3}]
+    records = spark.read.parquet(str(lake_path(out, conform.outputs[0])))
+    assert sorted(r.id for r in records.collect()) == ["r001", "r002", "r003", "r004"]
+    totals = spark.read.parquet(str(lake_path(out, group.jobs[1].outputs[0])))
+    assert sum(r.records for r in totals.collect()) == 4
 
 
 def test_the_one_group_check_passes_and_synthesizes_the_group(repository: Path, spark: Any) -> None:

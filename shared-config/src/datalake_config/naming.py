@@ -218,9 +218,13 @@ class EnvironmentNames:
         """A Glue job's physical name: the state machine, alarms and the integration check find jobs by it."""
         return f"{self.prefix}-{self.env}-{group}-{job}".replace("_", "-")
 
+    def glue_job_name_prefix(self) -> str:
+        """What every Glue job name of this environment starts with (`<prefix>-<env>-`)."""
+        return f"{self.prefix}-{self.env}-"
+
     def glue_job_arn_pattern(self) -> str:
         """The resource part of every Glue job ARN of this environment (`job/<prefix>-<env>-*`)."""
-        return f"job/{self.prefix}-{self.env}-*"
+        return f"job/{self.glue_job_name_prefix()}*"
 
     def state_machine_name(self, group: str, part: int = 1) -> str:
         """A job group's state machine; a group split over several stacks chains `-2`, `-3`, ... by name."""

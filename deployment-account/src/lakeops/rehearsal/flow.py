@@ -98,7 +98,12 @@ def rehearse(options: Options) -> int:
         lake = lake_names(config)
         with (
             Emulator(
-                workdir / "emulator", default_account=config.deployment.account, region=config.deployment.region
+                workdir / "emulator",
+                default_account=config.deployment.account,
+                region=config.deployment.region,
+                # Glue's runtime brings pyspark: the ETL repository's own environment, created by its install
+                # phase before any job is deployed, runs the emulated job runs
+                glue_python=str(_venv(workdir, "etl") / "bin" / "python"),
             ) as emu,
             PackageIndex(
                 workdir / "package-index",
@@ -354,6 +359,8 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
                 runner.note(f"{kind}: data step and Verify skipped (--no-jobs)")
             for command in () if skip_verify else pipeline_steps.verify_step(deployed, stage).build:
                 runner.run(command, cwd=repo.path, env=_profile_env(config) | repo.env)
+            if data_step and not skip_verify:
+                summary.jobs += _glue_runs(context, env_name)
             _record_succeeded_run(context, deployed, names.pipeline_name(kind), commit)
             summary.check = "verify skipped (--no-jobs)" if skip_verify else "passed"
             record.detail = f"commit {commit[:10]}, {_accounting_detail(summary)}"
@@ -458,7 +465,7 @@ def _split_synth_commands(build: Sequence[str]) -> tuple[list[str], list[str], l
 
 def _data_step(repo: RepoCopy) -> str | None:
     """A repository may contribute a rehearsal step of its own: `[tool.lake.rehearsal] data-step` in its
-    pyproject.toml, a command run with `--config --env --profile --lake --report` after each deployment."""
+    pyproject.toml, a command run with `--config --env --profile --report` after each deployment, before Verify."""
     project = tomllib.loads((repo.path / "pyproject.toml").read_text(encoding="utf-8"))
     command = project.get("tool", {}).get("lake", {}).get("rehearsal", {}).get("data-step")
     return command if isinstance(command, str) else None
@@ -469,8 +476,7 @@ def _run_data_step(context: Context, repo: RepoCopy, env_name: str, data_step: s
     report_file = workdir / f"{repo.kind}-data-{env_name}.json"
     profile = lake_names(context.config).environment_profile(env_name)
     command = (
-        f"{data_step} --config {buildspec.CONFIG_FILE} --env {env_name} --profile {profile} "
-        f"--lake {workdir / 'lake' / env_name} --report {report_file}"
+        f"{data_step} --config {buildspec.CONFIG_FILE} --env {env_name} --profile {profile} --report {report_file}"
     )
     context.runner.run(command, cwd=repo.path, env=repo.env, label=f"{data_step} --env {env_name}")
     lines: list[str] = json.loads(report_file.read_text(encoding="utf-8"))
@@ -488,7 +494,7 @@ def _install(context: Context, repo: RepoCopy, commit: str, commands: Sequence[s
     if repo.installed == digest:
         runner.note(f"{repo.kind}: requirements unchanged at commit {commit[:10]}; environment reused")
         return
-    venv = repo.path.parent.parent / "venvs" / repo.kind
+    venv = _venv(repo.path.parent.parent, repo.kind)
     shutil.rmtree(venv, ignore_errors=True)
     runner.run([sys.executable, "-m", "venv", str(venv)], cwd=repo.path, label=f"python -m venv ({repo.kind})")
     # `aws codeartifact login --tool pip` runs `pip config set`, which writes the site file of the active
@@ -515,6 +521,38 @@ def _install(context: Context, repo: RepoCopy, commit: str, commands: Sequence[s
     for command in commands:
         runner.run(command, cwd=repo.path, env=_profile_env(context.config) | repo.env)
     repo.installed = digest
+
+
+def _venv(workdir: Path, kind: str) -> Path:
+    """The virtual environment a repository's install phase creates."""
+    return workdir / "venvs" / kind
+
+
+def _glue_runs(context: Context, env_name: str) -> list[str]:
+    """The last run of every Glue job of `env_name`, as the emulated Glue ran it: one line each. A run that did
+    not succeed fails the step (the data step and Verify have failed already if it was theirs)."""
+    names = names_for(context.config, env_name)
+    glue = context.client("glue", env_name)
+    prefix = names.glue_job_name_prefix()
+    lines, failed = [], []
+    for page in glue.get_paginator("get_jobs").paginate():
+        for job in sorted(page["Jobs"], key=lambda j: str(j["CreatedOn"])):
+            if not job["Name"].startswith(prefix):
+                continue
+            runs = glue.get_job_runs(JobName=job["Name"], MaxResults=1)["JobRuns"]
+            if not runs:
+                lines.append(f"{job['Name']}: never run")
+                continue
+            run = runs[0]
+            state = run["JobRunState"]
+            line = f"{job['Name']}: run {run['Id']} {state} in {run.get('ExecutionTime', 0)}s"
+            if state != "SUCCEEDED":
+                line += f" ({run.get('ErrorMessage', 'no error message')})"
+                failed.append(line)
+            lines.append(line)
+    if failed:
+        raise StepFailed(f"{env_name}: {len(failed)} Glue job run(s) did not succeed: " + "; ".join(failed))
+    return lines
 
 
 def _user_cache(tool: str) -> Path:
