@@ -20,11 +20,16 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(PY)
 
-.PHONY: help setup lint format test standalone synth rehearse bench lock clean $(addprefix test-,$(PARTS))
+# Tests marked `long` (a rehearsal, fresh installs, hundreds of jobs, property tests on Spark) leave the
+# developer's loop: `make test` deselects them, `make test-long` runs only them, CI runs both.
+FAST   := -m "not long"
+
+.PHONY: help setup lint format test test-long standalone synth rehearse bench lock clean $(addprefix test-,$(PARTS))
 
 help:
 	@echo "make rehearse   play the whole lifecycle on an embedded AWS emulator (the main job)"
-	@echo "make test       lint + every part's tests"
+	@echo "make test       lint + every part's tests, without the long ones (the developer's loop)"
+	@echo "make test-long  only the long tests (the dev rehearsal, fresh installs, scale, property tests); CI runs both"
 	@echo "make standalone copy each repository alone, install it from its own files, run its checks"
 	@echo "make synth      synthesize both CDK apps (offline)"
 	@echo "make bench      measure synth, scale, tests, jobs, CDC merge and rehearsal (BENCHMARKS.md)"
@@ -51,8 +56,13 @@ format: setup
 	ruff format .
 
 test: lint
-	for part in $(PARTS); do (cd $$part && pytest); done
-	pytest bench tests
+	for part in $(PARTS); do (cd $$part && pytest $(FAST)); done
+	pytest $(FAST) bench tests
+
+# pytest exits 5 when a part has no long test: nothing selected is not a failure here.
+test-long: setup
+	for part in $(PARTS); do (cd $$part && { pytest -m long || [ $$? -eq 5 ]; }); done
+	pytest -m long bench tests
 
 $(addprefix test-,$(PARTS)): test-%: setup
 	cd $* && pytest

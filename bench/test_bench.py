@@ -39,6 +39,7 @@ def test_a_failing_command_stops_the_benchmark(tmp_path: Path) -> None:
         run.measure([sys.executable, "-c", "raise SystemExit(3)"], cwd=tmp_path)
 
 
+@pytest.mark.long
 def test_quick_cdc_section_writes_both_formulations(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     result = subprocess.run(

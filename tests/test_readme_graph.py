@@ -18,6 +18,7 @@ def assemblies(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return synthesize(CONFIG, tmp_path_factory.mktemp("synth"), WORKSPACE)
 
 
+@pytest.mark.long
 def test_the_readme_shows_the_picture_generated_now(assemblies: list[Path]) -> None:
     """A fresh synth of both apps from the workspace's config draws what README.md shows
     (`lakeops graph --synth --readme README.md` updates it)."""

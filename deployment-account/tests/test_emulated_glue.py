@@ -205,6 +205,7 @@ s3.put_object(Bucket=target.netloc, Key=target.path.lstrip("/"), Body=json.dumps
 """
 
 
+@pytest.mark.long
 def test_a_run_executes_its_script_in_the_job_s_account_with_glue_s_arguments(aws: Aws) -> None:
     helper = io.BytesIO()
     with zipfile.ZipFile(helper, "w") as archive:
@@ -264,6 +265,7 @@ def test_a_run_executes_its_script_in_the_job_s_account_with_glue_s_arguments(aw
     ],
     ids=["raises", "lacks-argument", "exits"],
 )
+@pytest.mark.long
 def test_a_failing_script_fails_the_run_with_its_error(aws: Aws, name: str, script: str, message: str) -> None:
     create_job(aws, name, f"print('starting')\n{script}")
 
@@ -275,6 +277,7 @@ def test_a_failing_script_fails_the_run_with_its_error(aws: Aws, name: str, scri
     assert "CompletedOn" in run
 
 
+@pytest.mark.long
 def test_a_run_without_its_script_fails_at_once(aws: Aws) -> None:
     create_job(aws, "scriptless", "print('never run')\n")
     aws("s3").delete_object(Bucket=CODE, Key="scripts/scriptless.py")
@@ -309,6 +312,7 @@ s3.put_object(Bucket=args["bucket"], Key=f"{{args['JOB_RUN_ID']}}/done", Body=VE
 """
 
 
+@pytest.mark.long
 def test_a_run_keeps_the_script_it_started_with_and_concurrent_runs_are_limited(aws: Aws) -> None:
     create_job(aws, "blocking", BLOCKING.format(version="A"), arguments={"--bucket": DATA})
     glue = aws("glue")
@@ -331,6 +335,7 @@ def test_a_run_keeps_the_script_it_started_with_and_concurrent_runs_are_limited(
     assert aws("s3").get_object(Bucket=DATA, Key=f"{second}/done")["Body"].read() == b"B"
 
 
+@pytest.mark.long
 def test_max_concurrent_runs_allows_as_many_runs_as_it_says(aws: Aws) -> None:
     create_job(
         aws,
@@ -347,6 +352,7 @@ def test_max_concurrent_runs_allows_as_many_runs_as_it_says(aws: Aws) -> None:
     assert [wait_for_end(aws, "pair", run)["JobRunState"] for run in runs] == ["SUCCEEDED", "SUCCEEDED"]
 
 
+@pytest.mark.long
 def test_a_run_past_its_timeout_is_killed_with_its_processes(aws: Aws) -> None:
     create_job(aws, "sleeper", BLOCKING.format(version="T"), arguments={"--bucket": DATA}, timeout=1)
 
@@ -360,6 +366,7 @@ def test_a_run_past_its_timeout_is_killed_with_its_processes(aws: Aws) -> None:
     assert not alive(started["pid"]) and not alive(started["helper"])
 
 
+@pytest.mark.long
 def test_stopping_the_emulator_stops_its_runs(tmp_path: Path) -> None:
     with Emulator(tmp_path, default_account=TARGET, region=REGION) as emu:
         env = emu.client_env()
@@ -414,6 +421,7 @@ job.commit()
 """
 
 
+@pytest.mark.long
 def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws: Aws, emulator: Emulator) -> None:
     pytest.importorskip("pyspark")
     s3 = aws("s3")

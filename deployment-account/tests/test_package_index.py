@@ -348,6 +348,7 @@ def _user_pip_configs() -> dict[Path, bytes | None]:
     return {p: p.read_bytes() if p.is_file() else None for p in paths}
 
 
+@pytest.mark.long
 @needs_pypi
 @pytest.mark.usefixtures("aws_env")
 def test_a_fresh_venv_logs_in_and_installs_the_published_config(

@@ -153,6 +153,7 @@ def test_spark_merge_keeps_the_rules_with_nulls_everywhere_but_the_key(
     assert rule_problems(live, dead, events, live_out, dead_out) == []
 
 
+@pytest.mark.long
 @SPARK_SETTINGS
 @given(scenarios=scenarios_strategy, seed=st.integers(0, 2**16))
 def test_spark_merge_is_idempotent_and_order_independent(spark: Any, scenarios: list[Scenario], seed: int) -> None:
