@@ -73,6 +73,23 @@ def aws(emulator: Emulator) -> Aws:
             }
         ),
     )
+    # What the Spark test's job may write (Spark's writes are checked against the role's policies)
+    client("iam").put_role_policy(
+        RoleName=ROLE,
+        PolicyName="spark-output",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject", "s3:DeleteObject"],
+                        "Resource": f"arn:aws:s3:::{DATA}/spark/out/*",
+                    }
+                ],
+            }
+        ),
+    )
     return client
 
 
@@ -456,6 +473,18 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
     s3.put_object(Bucket=DATA, Key="spark/in/late/c.json", Body=b'{"id": 4, "name": "di"}\n{"id": 5, "name": "ed"}\n')
     # Only the new file is read (the bookmark); the first run's output came back from S3 into this run's view.
     assert run_once() == {"rows": 2, "errors": 0, "columns": ["id", "name"], "total": 5}
+    # A write the role does not allow fails the run, naming the action and the object, and is not written.
+    run_id = aws("glue").start_job_run(
+        JobName="spark-events",
+        Arguments={"--output": f"s3://{DATA}/spark/elsewhere/", "--job-bookmark-option": "job-bookmark-disable"},
+    )["JobRunId"]
+    refused = wait_for_end(aws, "spark-events", run_id, limit_s=300)
+    assert refused["JobRunState"] == "FAILED"
+    assert refused["ErrorMessage"].startswith(
+        f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} "
+        f"may not s3:PutObject on arn:aws:s3:::{DATA}/spark/elsewhere/"
+    )
+    assert not s3.list_objects_v2(Bucket=DATA, Prefix="spark/elsewhere/").get("Contents")
     bookmark = json.loads((emulator.glue_workdir / "bookmarks" / TARGET / REGION / "spark-events.json").read_text())
     assert sorted(bookmark["contexts"]["events"]["files"]) == [
         f"s3://{DATA}/spark/in/a.json",

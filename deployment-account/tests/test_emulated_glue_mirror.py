@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from lakeops.emulator.glue_mirror import OVERLOAD_SCHEME, S3Mirror, buckets_named
+from lakeops.emulator.glue_permissions import denied_writes, role_statements
 
 REGION = "eu-west-1"
 
@@ -91,4 +93,57 @@ def test_the_buckets_a_run_s_arguments_name() -> None:
     assert buckets_named(["s3://raw/events/", "s3://assets/a.zip,s3://assets/b.py", "plain text", ""]) == {
         "raw",
         "assets",
+    }
+
+
+def test_spark_s_writes_outside_the_job_role_s_grants_are_refused_and_not_written(s3: Any, tmp_path: Path) -> None:
+    """The run's write-back asks the role's policies, as deployed in the emulator's IAM, for each object: a
+    put or delete the role may not make stays out of S3 and is named with its action and ARN."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName="job", AssumeRolePolicyDocument="{}")
+    grant = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::data/out/*"}
+    iam.put_role_policy(
+        RoleName="job", PolicyName="inline", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]})
+    )
+    deny = {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::data/out/secret/*"}
+    managed = iam.create_policy(
+        PolicyName="managed", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    )
+    iam.attach_role_policy(RoleName="job", PolicyArn=managed["Policy"]["Arn"])
+    for key in ("out/old.parquet", "in/a.json"):
+        s3.put_object(Bucket="data", Key=key, Body=b"before the run")
+    mirror = S3Mirror(tmp_path, account=DEFAULT_ACCOUNT_ID, region=REGION)
+    mirror.download({"data"})
+    (tmp_path / "data" / "out" / "part-0.parquet").write_bytes(b"granted")
+    (tmp_path / "data" / "out" / "secret").mkdir()
+    (tmp_path / "data" / "out" / "secret" / "part-0.parquet").write_bytes(b"explicitly denied")
+    (tmp_path / "data" / "elsewhere.parquet").write_bytes(b"never granted")
+    (tmp_path / "data" / "out" / "old.parquet").unlink()
+    (tmp_path / "data" / "in" / "a.json").unlink()
+
+    statements = role_statements(DEFAULT_ACCOUNT_ID, "aws", "arn:aws:iam::123456789012:role/job")
+    assert grant in statements and deny in statements
+    result = mirror.upload_changes(refuse=lambda puts, deletes: denied_writes(statements, "aws", puts, deletes))
+
+    assert result.uploaded == ["s3://data/out/part-0.parquet"]
+    assert result.deleted == ["s3://data/out/old.parquet"]
+    assert sorted(result.denied) == [
+        "s3:DeleteObject on arn:aws:s3:::data/in/a.json: implicit deny",
+        "s3:PutObject on arn:aws:s3:::data/elsewhere.parquet: implicit deny",
+        "s3:PutObject on arn:aws:s3:::data/out/secret/part-0.parquet: explicit deny",
+    ]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="data")["Contents"])
+    assert keys == ["in/a.json", "out/part-0.parquet"]  # the refused writes and delete did not happen
+
+
+def test_a_grant_under_a_condition_the_check_cannot_know_does_not_allow() -> None:
+    grant = {
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::data/*",
+        "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+    }
+    assert denied_writes([grant], "aws", ["s3://data/k"], []) == {
+        "s3://data/k": "s3:PutObject on arn:aws:s3:::data/k: implicit deny (conditions on "
+        "s3:x-amz-server-side-encryption)"
     }

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -53,6 +53,7 @@ class _Snapshot:
 class SyncResult:
     uploaded: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # "<action> on <arn>: <why>", not written back
 
 
 class S3Mirror:
@@ -119,12 +120,14 @@ class S3Mirror:
             conf[f"spark.hadoop.fs.viewfs.mounttable.{name}.linkFallback"] = (self.root / name).as_uri()
         return conf
 
-    def upload_changes(self) -> SyncResult:
-        """Write what Spark created, changed or deleted back to S3 (see the module docstring for the rules)."""
+    def upload_changes(self, refuse: Callable[[list[str], list[str]], dict[str, str]] | None = None) -> SyncResult:
+        """Write what Spark created, changed or deleted back to S3 (see the module docstring for the rules).
+        `refuse(puts, deletes)` maps each `s3://` URL that may not be written or deleted to why (`glue_permissions`):
+        those are left out, the others written, and the reasons returned in `SyncResult.denied`."""
         from moto.s3.models import FakeKey
 
         backend = self._backend()
-        result = SyncResult()
+        puts: dict[str, tuple[str, str, Path]] = {}
         for name in self.buckets:
             folder = self.root / name
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -135,15 +138,24 @@ class S3Mirror:
                 stat = path.stat()
                 if before is not None and (stat.st_size, stat.st_mtime_ns) == (before.size, before.mtime_ns):
                     continue
-                backend.put_object(name, key, path.read_bytes())
-                result.uploaded.append(f"s3://{name}/{key}")
+                puts[f"s3://{name}/{key}"] = (name, key, path)
+        deletes: dict[str, tuple[str, str]] = {}
         for (name, key), before in sorted(self._snapshot.items()):
             if (self.root / name / key).exists():
                 continue
             current = backend.get_object(name, key)
             if isinstance(current, FakeKey) and current.etag == before.etag:
+                deletes[f"s3://{name}/{key}"] = (name, key)
+        refused = refuse(list(puts), list(deletes)) if refuse is not None else {}
+        result = SyncResult(denied=list(refused.values()))
+        for url, (name, key, path) in puts.items():
+            if url not in refused:
+                backend.put_object(name, key, path.read_bytes())
+                result.uploaded.append(url)
+        for url, (name, key) in deletes.items():
+            if url not in refused:
                 backend.delete_object(name, key)
-                result.deleted.append(f"s3://{name}/{key}")
+                result.deleted.append(url)
         return result
 
 

@@ -24,7 +24,9 @@ files it ran, `output.log` and `error.log` (Glue's output and error streams), it
 Bookmarks are kept per job name under `<workdir>/bookmarks/<account>/<region>/` (see
 `glue_runtime/awsglue/job.py`).
 
-Not emulated: permission checks of the job's role on its calls (moto evaluates none), StopJobRun, retries
+Spark's writes are checked against the job role's policies before they reach S3 (`glue_permissions`): a write
+the role may not make fails the run with AccessDenied naming the action and the object. Not emulated: the
+permission checks of the job's other calls (reads, boto3 calls: moto evaluates none), StopJobRun, retries
 (`MaxRetries`), run queuing, workers and capacity, continuous logging to CloudWatch Logs, Python modules
 from `--additional-python-modules`. Until `configure` is called (the server does it at start) moto's own
 behaviour stays: the run is recorded and nothing runs.
@@ -42,7 +44,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +54,7 @@ from moto.core.utils import utcnow
 from moto.glue.exceptions import ConcurrentRunsExceededException
 from moto.glue.models import FakeJob, FakeJobRun
 
+from lakeops.emulator import glue_permissions
 from lakeops.emulator.glue_mirror import S3Mirror, buckets_named
 
 RUNTIME_DIR = Path(__file__).parent / "glue_runtime"
@@ -352,10 +355,15 @@ def _execute(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime) -> None:
     except Exception as exc:  # the emulator's own failure: the run fails with the reason, the server goes on
         state, message = "FAILED", f"emulated Glue could not run the job: {exc}"
     try:
-        mirror.upload_changes()
+        synced = mirror.upload_changes(refuse=_role_refusals(plan))
     except Exception as exc:  # what Spark wrote did not reach S3: the run cannot count as succeeded
         if state == "SUCCEEDED":
             state, message = "FAILED", f"emulated Glue could not write Spark's output to S3: {exc}"
+    else:
+        if synced.denied:
+            # On Glue the write itself fails with S3's AccessDenied and the job with it.
+            more = f" (and {len(synced.denied) - 1} more)" if len(synced.denied) > 1 else ""
+            state, message = "FAILED", f"AccessDenied: role {plan.role} may not {synced.denied[0]}{more}"
     shutil.rmtree(mirror.root, ignore_errors=True)
     run.finish(state, message)
 
@@ -431,6 +439,15 @@ def _replaced(key: str) -> bool:
         "VIRTUAL_ENV",
         "TEST_SERVER_MODE",
     }
+
+
+def _role_refusals(plan: _Plan) -> Callable[[list[str], list[str]], dict[str, str]]:
+    """Spark's writes of this run checked against the job role's policies (`glue_permissions`)."""
+    from moto.utilities.utils import get_partition
+
+    partition = get_partition(plan.region)
+    statements = glue_permissions.role_statements(plan.account, partition, plan.role)
+    return lambda puts, deletes: glue_permissions.denied_writes(statements, partition, puts, deletes)
 
 
 def _role_credentials(plan: _Plan) -> Any:

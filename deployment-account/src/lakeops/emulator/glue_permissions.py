@@ -1,0 +1,63 @@
+"""What an emulated Glue run's Spark writes may touch: the job role's identity policies, as IAM would decide.
+
+moto evaluates no IAM policy, so a job whose role lacks a grant would write anyway. Spark's writes reach S3
+only through the emulated run's mirror (`glue_mirror`), so they are checked there, before anything is
+written back: each created or changed object needs `s3:PutObject` on `arn:<partition>:s3:::<bucket>/<key>`,
+each deleted one `s3:DeleteObject`, under the statements of the role's inline and attached managed policies
+as deployed in the emulator, evaluated by `lake_pipelines.iam_eval` (explicit deny wins, no allow denies).
+A write the role may not make is not written back, and the run fails naming the action and the resource.
+
+What this does not check, and why: reads (the mirror copies whole buckets before the run and cannot see
+which files Spark opened), the calls the job makes through boto3 (the catalog, a manifest written with the
+SDK: they go to moto, which evaluates nothing), the permissions boundary (that every role fits inside it is
+proven from the templates by the stage tests), KMS key policies, and condition keys: a condition on a key
+this check cannot know keeps an Allow from applying, so it is reported rather than passed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from lake_pipelines.iam_eval import Request, evaluate
+
+
+def role_statements(account: str, partition: str, role: str) -> list[Mapping[str, Any]]:
+    """Every statement of the role's inline and attached managed policies in the emulator's IAM."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account][partition]
+    name = role.rsplit("/", 1)[-1]
+    found = backend.get_role(name)
+    documents: list[Any] = list(found.policies.values())
+    documents += [
+        version.document
+        for policy in found.managed_policies.values()
+        for version in policy.versions
+        if version.is_default
+    ]
+    statements: list[Mapping[str, Any]] = []
+    for document in documents:
+        parsed = json.loads(unquote(document)) if isinstance(document, str) else document
+        listed = parsed.get("Statement", [])
+        statements += listed if isinstance(listed, list) else [listed]
+    return statements
+
+
+def denied_writes(
+    statements: Iterable[Mapping[str, Any]], partition: str, puts: Iterable[str], deletes: Iterable[str]
+) -> dict[str, str]:
+    """For each `s3://bucket/key` the statements do not allow to put (or to delete), why: `<action> on <arn>:
+    <decision>`, and the condition keys that kept an Allow from applying."""
+    rules = list(statements)
+    denied = {}
+    for action, urls in (("s3:PutObject", puts), ("s3:DeleteObject", deletes)):
+        for url in urls:
+            arn = f"arn:{partition}:s3:::{url.removeprefix('s3://')}"
+            decision = evaluate(rules, Request(action, arn, undecidable=lambda key: True))
+            if not decision.allowed:
+                undecided = f" (conditions on {', '.join(decision.undecided)})" if decision.undecided else ""
+                denied[url] = f"{action} on {arn}: {decision.decision.value}{undecided}"
+    return denied
