@@ -19,6 +19,7 @@ exit status is 0 only when every check passed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from datalake_config import ConfigError, EnvironmentNames, load, names_for
 from etl_jobs.spec import JOBS_DIR, Group, Job, SpecError, discover
 from lake_pipelines.verify import CheckResult, report, verify_parser, verify_session
-from lakejobs.io import MANIFEST_FILE, read_manifest, read_manifest_rows
+from lakejobs.io import MANIFEST_FILE, read_manifest, read_manifest_rows, run_record_path
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600
@@ -103,7 +104,7 @@ class IntegrationCheck:
             )
         )
         for output in job.outputs:
-            results += self._check_output(label, job, run_id, output.name, output.zone, output.prefix)
+            results += self._check_output(label, job, glue_name, run_id, output.name, output.zone, output.prefix)
         return results
 
     def inspect_groups(self, groups: Sequence[Group]) -> list[CheckResult]:
@@ -159,7 +160,9 @@ class IntegrationCheck:
                 return run
             self.sleep(self.poll_seconds)
 
-    def _check_output(self, label: str, job: Job, run_id: str, name: str, zone: str, prefix: str) -> list[CheckResult]:
+    def _check_output(
+        self, label: str, job: Job, glue_name: str, run_id: str, name: str, zone: str, prefix: str
+    ) -> list[CheckResult]:
         check = f"{label} output {name}"
         try:
             bucket = self._bucket(zone)
@@ -176,11 +179,16 @@ class IntegrationCheck:
         if not data:
             return [CheckResult(check, False, f"no objects under s3://{bucket}/{prefix}")]
         results = [CheckResult(check, True, f"objects under s3://{bucket}/{prefix}")]
-        results.append(self._check_rows(f"{check} rows", bucket, prefix, run_id, job.expected_min_rows.get(name)))
+        results.append(
+            self._check_rows(f"{check} rows", bucket, prefix, glue_name, run_id, job.expected_min_rows.get(name))
+        )
         return results
 
-    def _check_rows(self, check: str, bucket: str, prefix: str, run_id: str, expected: int | None) -> CheckResult:
-        """The output's manifest is the started run's (its `run_id`), with at least `expected` rows if given."""
+    def _check_rows(
+        self, check: str, bucket: str, prefix: str, glue_name: str, run_id: str, expected: int | None
+    ) -> CheckResult:
+        """The output's manifest is the started run's (its `run_id`), with at least `expected` rows if given; or
+        the run read nothing new (a bookmarked job after the triggered runs) and an earlier run's output stands."""
         key = f"{prefix}{MANIFEST_FILE}"
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -190,6 +198,16 @@ class IntegrationCheck:
             rows, written_by = read_manifest(body)
         except ValueError as exc:
             return CheckResult(check, False, f"s3://{bucket}/{key}: {exc}")
+        short = written_by != run_id or (expected is not None and rows < expected)
+        if short and self._read_nothing(glue_name, run_id):
+            # A bookmarked job whose input the triggered runs have already read has nothing new: it writes no rows
+            # (or no output at all), and what earlier runs wrote stands. Only its own record can say so.
+            return CheckResult(
+                check,
+                True,
+                f"run {run_id} read nothing new (its run record says 0 rows read); the manifest's {rows} rows of "
+                f"run {written_by or '(no run_id recorded)'} stand",
+            )
         if written_by != run_id:
             # A manifest is replaced only by a run that writes the output: this one is an older run's, so the
             # objects beside it prove nothing about the run started here.
@@ -206,6 +224,19 @@ class IntegrationCheck:
             rows >= expected,
             f"{rows} rows ({'at least' if rows >= expected else 'fewer than'} {expected}), written by run {run_id}",
         )
+
+    def _read_nothing(self, glue_name: str, run_id: str) -> bool:
+        """Whether the run's record (`lakejobs.io.run_record_path` under the job's --TempDir) counts no row read;
+        False when there is no readable record: only the run's own word excuses an output it did not write."""
+        try:
+            temp_dir = self.glue.get_job(JobName=glue_name)["Job"].get("DefaultArguments", {}).get("--TempDir")
+            if not temp_dir:
+                return False
+            bucket, _, key = run_record_path(temp_dir, run_id).removeprefix("s3://").partition("/")
+            counts = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return bool(sum(counts.get("read", {}).values()) == 0)
+        except (ClientError, BotoCoreError, ValueError, AttributeError, TypeError):
+            return False
 
     def _bucket(self, zone: str) -> str:
         if zone not in self._buckets:

@@ -7,18 +7,22 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from datalake_config import LakeConfig, names_for
+from datalake_config.naming import STAGING_PREFIX
 from etl_jobs.contract import DeployTimeContract
 from etl_jobs.spec import Group
 from etl_jobs.wildcards import acknowledge_role_wildcards
 from lake_pipelines.trust import verify_step_principal
-from lakejobs.io import MANIFEST_FILE
+from lakejobs.io import MANIFEST_FILE, RUN_RECORDS_FOLDER
 
 ALL_JOBS = (
     "The check runs every Glue job of this environment (where data is retained it only reads their last runs); "
     "all are named <prefix>-<env>-<group>-<job>, and listing "
     "hundreds of job ARNs would exceed the IAM policy size limit."
 )
-MANIFESTS = "Read only the _manifest.json row-count files the jobs write beside each output prefix."
+MANIFESTS = (
+    "Read only the _manifest.json row-count files the jobs write beside each output prefix, and (where the check "
+    "runs jobs) the run records under the jobs' staging prefixes (staging/<group>/<job>/_runs/<run id>.json)."
+)
 
 
 class VerifyRole(Construct):
@@ -50,7 +54,9 @@ class VerifyRole(Construct):
         retained = config.env(env_name).retain_data
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["glue:GetJobRuns"] if retained else ["glue:StartJobRun", "glue:GetJobRun"],
+                # GetJob: the job's --TempDir, where a run leaves its record (IAM action reference, AWS Glue:
+                # GetJob, StartJobRun, GetJobRun and GetJobRuns all take the `job` resource type)
+                actions=["glue:GetJobRuns"] if retained else ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJob"],
                 resources=[stack.format_arn(service="glue", resource=names.glue_job_arn_pattern())],
             )
         )
@@ -74,7 +80,11 @@ class VerifyRole(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],
-                    resources=[f"{contract.bucket_arn(zone)}/*/{MANIFEST_FILE}" for zone in output_zones],
+                    resources=[f"{contract.bucket_arn(zone)}/*/{MANIFEST_FILE}" for zone in output_zones]
+                    + [
+                        f"{contract.bucket_arn(zone)}/{STAGING_PREFIX}*/{RUN_RECORDS_FOLDER}/*"
+                        for zone in ([] if retained else output_zones)
+                    ],
                 )
             )
             self.role.add_to_policy(
@@ -90,8 +100,10 @@ class VerifyRole(Construct):
 
 
 def _explain(actions: list[str], resources: list[str]) -> str | None:
-    if set(actions) <= {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"}:
+    if set(actions) <= {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:GetJob"}:
         return ALL_JOBS
-    if actions == ["s3:GetObject"] and all(r.endswith(f"/*/{MANIFEST_FILE}") for r in resources):
+    if actions == ["s3:GetObject"] and all(
+        r.endswith((f"/*/{MANIFEST_FILE}", f"/{RUN_RECORDS_FOLDER}/*")) for r in resources
+    ):
         return MANIFESTS
     return None

@@ -23,7 +23,7 @@ from etl_jobs import integration_check
 from etl_jobs.integration_check import IntegrationCheck, main
 from etl_jobs.spec import discover
 from lakejobs.context import JobContext
-from lakejobs.io import MANIFEST_FILE, S3FileStore, rebuild_dataset, write_manifest
+from lakejobs.io import MANIFEST_FILE, S3FileStore, rebuild_dataset, run_record_path, write_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = load(EXAMPLE_CONFIG_PATH)
@@ -72,15 +72,20 @@ ALL_OUTPUTS: Outputs = {
 
 
 class RunningJobs:
-    """moto's Glue client, whose runs write what `outputs` says their job writes, as that run (its JobRunId)."""
+    """moto's Glue client, whose runs write what `outputs` says their job writes, as that run (its JobRunId), and
+    the run record `records` gives their job (its counts, under the job's --TempDir)."""
 
-    def __init__(self, glue: Any, s3: Any, outputs: Outputs) -> None:
-        self.glue, self.s3, self.outputs = glue, s3, outputs
+    def __init__(self, glue: Any, s3: Any, outputs: Outputs, records: dict[str, dict[str, Any]] | None = None) -> None:
+        self.glue, self.s3, self.outputs, self.records = glue, s3, outputs, records or {}
 
     def start_job_run(self, **kwargs: Any) -> Any:
         response = self.glue.start_job_run(**kwargs)
         for zone, prefix, rows in self.outputs.get(kwargs["JobName"], []):
             write_output(self.s3, zone, prefix, rows, run_id=response["JobRunId"])
+        if kwargs["JobName"] in self.records:
+            temp_dir = self.glue.get_job(JobName=kwargs["JobName"])["Job"]["DefaultArguments"]["--TempDir"]
+            bucket, _, key = run_record_path(temp_dir, response["JobRunId"]).removeprefix("s3://").partition("/")
+            self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(self.records[kwargs["JobName"]]).encode())
         return response
 
     def __getattr__(self, name: str) -> Any:
@@ -139,6 +144,34 @@ def test_a_manifest_an_earlier_run_wrote_fails_naming_both_runs(aws: dict[str, A
     write_output(aws["s3"], "conformed", "orders/current/", rows=42)
     results = checker(aws, outputs={}).check_group(ORDERS)
     assert "was written by run (no run_id recorded), not by run jr_" in results[3].detail
+
+
+def test_a_run_that_read_nothing_new_keeps_the_earlier_output_by_its_own_record(aws: dict[str, Any]) -> None:
+    """After the triggered runs have read every delivery, a bookmarked job started by the check reads nothing: it
+    writes no output (or an empty one), and its run record, under the job's --TempDir, is what says so."""
+    glue = aws["glue"]
+    for job in (CONFORM, TOTALS):
+        glue.delete_job(JobName=job)
+        glue.create_job(
+            Name=job,
+            Role="arn:aws:iam::123456789012:role/job",
+            Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"},
+            DefaultArguments={"--TempDir": f"s3://lake-conformed/staging/orders/{job}/"},
+        )
+    write_output(aws["s3"], "conformed", "orders/current/", rows=42, run_id="jr_triggered")
+    nothing = {"read": {"orders": 0}, "written": {}, "quarantined": {}}
+    idle = RunningJobs(glue, aws["s3"], {TOTALS: [("curated", "orders/daily_totals/", 0)]}, {CONFORM: nothing})
+    results = IntegrationCheck(glue=idle, s3=aws["s3"], ssm=aws["ssm"], names=NAMES).check_group(ORDERS)
+    assert all(r.passed for r in results), lines(results)
+    (started,) = glue.get_job_runs(JobName=CONFORM)["JobRuns"]
+    assert results[3].detail == (
+        f"run {started['Id']} read nothing new (its run record says 0 rows read); the manifest's 42 rows of run "
+        "jr_triggered stand"
+    )
+    # a record that counts rows read does not excuse an output the run did not write
+    busy = RunningJobs(glue, aws["s3"], {}, {CONFORM: {**nothing, "read": {"orders": 5}}})
+    results = IntegrationCheck(glue=busy, s3=aws["s3"], ssm=aws["ssm"], names=NAMES).check_group(ORDERS)
+    assert not results[3].passed and "was written by run jr_triggered" in results[3].detail
 
 
 def test_failed_run_fails_and_stops_the_group(aws: dict[str, Any]) -> None:
@@ -299,7 +332,7 @@ def test_where_data_is_retained_the_check_reads_and_starts_no_job(
 
 def test_malformed_manifest_fails_naming_the_file(aws: dict[str, Any]) -> None:
     aws["s3"].put_object(Bucket="lake-conformed", Key=f"orders/current/{MANIFEST_FILE}", Body=b'{"rows": "many"}')
-    result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", 1)
+    result = checker(aws)._check_rows("rows", "lake-conformed", "orders/current/", CONFORM, "jr_1", 1)
     assert not result.passed
     assert result.detail.startswith(
         f"s3://lake-conformed/orders/current/{MANIFEST_FILE}: expected JSON with an integer"
@@ -317,9 +350,9 @@ def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any]
     for file in sorted(p for p in local.rglob("*") if p.is_file()):
         aws["s3"].upload_file(str(file), "lake-conformed", f"orders/current/{file.relative_to(local).as_posix()}")
     check = checker(aws)
-    assert check._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", rows).passed
-    assert not check._check_rows("rows", "lake-conformed", "orders/current/", "jr_1", rows + 1).passed
-    assert not check._check_rows("rows", "lake-conformed", "orders/current/", "jr_2", rows).passed
+    assert check._check_rows("rows", "lake-conformed", "orders/current/", CONFORM, "jr_1", rows).passed
+    assert not check._check_rows("rows", "lake-conformed", "orders/current/", CONFORM, "jr_1", rows + 1).passed
+    assert not check._check_rows("rows", "lake-conformed", "orders/current/", CONFORM, "jr_2", rows).passed
 
     write_manifest(
         context,
@@ -330,6 +363,6 @@ def test_the_check_reads_the_manifest_the_job_library_writes(aws: dict[str, Any]
         mode="rebuild",
     )
     assert (
-        check._check_rows("rows", "lake-curated", "orders/daily_totals/", "jr_1", 2).detail
+        check._check_rows("rows", "lake-curated", "orders/daily_totals/", CONFORM, "jr_1", 2).detail
         == "2 rows (at least 2), written by run jr_1"
     )

@@ -596,6 +596,7 @@ def test_verify_role_trusts_only_the_verify_step(built: dict[str, Any]) -> None:
     assert actions == {
         "glue:StartJobRun",
         "glue:GetJobRun",
+        "glue:GetJob",
         "ssm:GetParameter",
         "s3:ListBucket",
         "s3:GetObject",
@@ -614,6 +615,21 @@ def test_where_data_is_retained_the_verify_role_cannot_start_a_job(built: dict[s
         if a.startswith("glue:")
     }
     assert glue == {"glue:GetJobRuns"}
+
+
+def test_where_the_check_runs_jobs_its_role_reads_their_run_records_and_no_other_staging_object(
+    built: dict[str, Any],
+) -> None:
+    """A bookmarked job with nothing new to read writes no output; the check learns that from the run's record
+    (the job's --TempDir, through glue:GetJob), so it may read exactly the run-record folders of staging."""
+    policies = resources(template(built, "dev", "shared"), "AWS::IAM::Policy").values()
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    glue = {a for s in statements for a in as_list(s["Action"]) if a.startswith("glue:")}
+    assert glue == {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJob"}
+    (reads,) = [s for s in statements if as_list(s["Action"]) == ["s3:GetObject"]]
+    objects = sorted(flatten(r).split(">", 1)[1] for r in as_list(reads["Resource"]))
+    assert all(o in ("/*/_manifest.json", "/staging/*/_runs/*") for o in objects), objects
+    assert "/staging/*/_runs/*" in objects
 
 
 def test_acknowledgements_carry_reasons(built: dict[str, Any]) -> None:
