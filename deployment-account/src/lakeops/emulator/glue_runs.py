@@ -26,7 +26,8 @@ Bookmarks are kept per job name under `<workdir>/bookmarks/<account>/<region>/` 
 
 Spark's writes are checked against the job role's policies before they reach S3 (`glue_permissions`): a write
 the role may not make fails the run with AccessDenied naming the action and the object. Not emulated: the
-permission checks of the job's other calls (reads, boto3 calls: moto evaluates none), StopJobRun, retries
+permission checks of the job's other calls (reads, boto3 calls: moto evaluates none), the StopJobRun API (a
+run is stopped only by `stop`, which a Step Functions `.sync` task whose execution stops calls), retries
 (`MaxRetries`), run queuing, workers and capacity, continuous logging to CloudWatch Logs, Python modules
 from `--additional-python-modules`. Until `configure` is called (the server does it at start) moto's own
 behaviour stays: the run is recorded and nothing runs.
@@ -126,6 +127,20 @@ def stop_all() -> None:
         _kill(process)
 
 
+def stop(run: Any) -> None:
+    """Stop a run that is still going, as BatchStopJobRun does: its process group is killed and it ends STOPPED.
+
+    Used by `step_functions` when the execution of a `.sync` task ends before the run: Step Functions stops the
+    job it waits for (the reason the `.sync` pattern's policy includes glue:BatchStopJobRun).
+    """
+    if not isinstance(run, EmulatedJobRun) or run.status not in ACTIVE_STATES:
+        return
+    run.stop_requested = True
+    process = _processes.get(run.job_run_id)
+    if process is not None:
+        _kill(process)
+
+
 class EmulatedJobRun(FakeJobRun):
     """A run whose state is its process's, not moto's state manager's."""
 
@@ -137,6 +152,7 @@ class EmulatedJobRun(FakeJobRun):
         self.glue_version = glue_version
         self.error_message: str | None = None
         self.execution_seconds = 0
+        self.stop_requested = False
 
     @property
     def status(self) -> str:
@@ -271,6 +287,8 @@ def _start_job_run(
             security_configuration=security_configuration or self.security_configuration,
             number_of_workers=number_of_workers or self.number_of_workers,
             notification_property=notification_property or self.notification_property,
+            # moto's FakeJobRun names its previous-run parameter `job_run_id`: it keeps it as PreviousRunId
+            # and always draws the new run's own id (StartJobRun's JobRunId is the run to retry, not an id).
             job_run_id=previous_run_id,
         )
         self.job_runs.append(run)
@@ -377,6 +395,8 @@ def _run_process(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, mirror:
     (conf_dir / "spark-defaults.conf").write_text("".join(f"{key} {value}\n" for key, value in conf.items()))
     env = _child_env(plan, runtime, conf_dir)
     timeout_s = plan.timeout_minutes * runtime.minute_s
+    if run.stop_requested:
+        return "STOPPED", None
     with (plan.run_dir / "output.log").open("wb") as out, (plan.run_dir / "error.log").open("wb") as err:
         process = subprocess.Popen(
             [runtime.python, str(LAUNCHER), *plan.argv],
@@ -388,6 +408,8 @@ def _run_process(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, mirror:
             start_new_session=True,  # its own process group: a timeout kills Spark's JVM and workers too
         )
         _processes[run.job_run_id] = process
+        if run.stop_requested:  # stopped while the process was being started: `stop` could not see it
+            _kill(process)
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -395,6 +417,8 @@ def _run_process(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, mirror:
             return "TIMEOUT", f"Job run timed out after {plan.timeout_minutes} minute(s), the run's Timeout"
         finally:
             _processes.pop(run.job_run_id, None)
+    if run.stop_requested:
+        return "STOPPED", None
     if code == 0:
         return "SUCCEEDED", None
     return "FAILED", _error_message(plan.run_dir, code)

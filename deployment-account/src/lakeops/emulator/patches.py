@@ -23,6 +23,19 @@
 8. Glue `StartJobRun` records a run and executes nothing. Here a run of a job created in the emulator runs
    its script from the emulator's S3 in a child process, with a stand-in for Glue's `awsglue` library, and
    reports the outcome (`glue_runs.py`; active once the server has configured it).
+
+Only with the server's `--deliver-events` (the trigger chain; off by default, so nothing starts by itself):
+
+9. EventBridge delivers to Step Functions (`events.py`): a CloudFormation bucket keeps its EventBridge
+   notifications (moto's model drops them), objects created in it send S3's "Object Created" event to the
+   default bus, disabled rules deliver nothing, and a rule's state machine target (which moto cannot deliver
+   to) starts an execution with the target's input settings applied, if the target's role may
+   states:StartExecution on it; every such delivery is recorded at `/moto-api/lakeops/event-deliveries`.
+10. State machines execute (`step_functions.py`): moto's interpreter is turned on for the API's and
+   CloudFormation's state machines, its tasks call the emulator as the execution's role, the Glue
+   (`startJobRun`, `.sync`) and Step Functions (`startExecution`, `.sync`, `.sync:2`) integrations it cannot
+   run are emulated, tasks are checked against the role's policies, and executions send their status change
+   events to EventBridge.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ from typing import Any
 _REGISTERED: list[type] = []
 
 
-def apply() -> None:
+def apply(*, deliver_events: bool = False) -> None:
     _patch_bucket_policy_conditions()
     _register_models()
     _complete_custom_resources_without_handler()
@@ -43,6 +56,8 @@ def apply() -> None:
     _identify_security_group_ingress()
     _keep_pipeline_source_revisions()
     _run_glue_jobs()
+    if deliver_events:
+        _deliver_events()
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -249,3 +264,10 @@ def _run_glue_jobs() -> None:
     from lakeops.emulator import glue_runs
 
     glue_runs.apply()
+
+
+def _deliver_events() -> None:
+    from lakeops.emulator import events, step_functions
+
+    events.apply()
+    step_functions.apply()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -27,6 +28,8 @@ class Emulator:
     Glue job runs started in it execute with `glue_python` (the Glue runtime, which brings pyspark; by
     default the server's `LAKEOPS_GLUE_PYTHON` or its own Python) and keep their files under `workdir/glue`;
     `glue_minute_s` is how long a minute of a job's Timeout lasts (60; tests make timeouts fire sooner).
+    `deliver_events` turns on the trigger chain (the server's `--deliver-events`): S3 and Step Functions events
+    reach EventBridge rules, their state machine targets start executions, and state machines execute.
     """
 
     def __init__(
@@ -37,12 +40,14 @@ class Emulator:
         region: str,
         glue_python: str | None = None,
         glue_minute_s: float = 60.0,
+        deliver_events: bool = False,
     ) -> None:
         self.workdir = workdir.resolve()
         self.default_account = default_account
         self.region = region
         self.glue_python = glue_python
         self.glue_minute_s = glue_minute_s
+        self.deliver_events = deliver_events
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.cert = self.workdir / "emulator-cert.pem"
@@ -66,7 +71,8 @@ class Emulator:
         self.workdir.mkdir(parents=True, exist_ok=True)
         _write_self_signed_cert(self.cert, self.key)
         self.port = _free_port()
-        env = {k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}
+        # The switch is this object's: an inherited LAKEOPS_DELIVER_EVENTS must not turn it on behind its back.
+        env = {k: v for k, v in os.environ.items() if k not in ("MOTO_ACCOUNT_ID", "LAKEOPS_DELIVER_EVENTS")}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -84,6 +90,7 @@ class Emulator:
                     "--glue-minute-seconds",
                     str(self.glue_minute_s),
                     *(["--glue-python", self.glue_python] if self.glue_python else []),
+                    *(["--deliver-events"] if self.deliver_events else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -163,6 +170,16 @@ class Emulator:
 
     def reset(self) -> None:
         self._request("POST", "/moto-api/reset")
+
+    def event_deliveries(self) -> list[dict[str, object]]:
+        """What EventBridge did with each event for a state machine target, in order: the rule, the target,
+        the input, and `outcome` started (with `execution`), denied or failed (with `reason`). Empty unless
+        `deliver_events` is on (`lakeops.emulator.events`)."""
+        from lakeops.emulator.events import DELIVERIES_PATH
+
+        answer = json.loads(self._request("GET", DELIVERIES_PATH))
+        found: list[dict[str, object]] = answer["deliveries"]
+        return found
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
