@@ -20,6 +20,7 @@ CODE = "sfn-test-code"
 MACHINE_ROLE, NO_GLUE_ROLE, JOB_ROLE = "machine-role", "machine-without-glue", "job-role"
 TRIGGER_ROLE, NO_START_ROLE = "trigger-role", "trigger-without-start"
 SYNC_RULE = f"arn:aws:events:{REGION}:{TARGET}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+RECORDS = (["s3:GetObject"], f"arn:aws:s3:::{CODE}/records/*")
 
 Aws = Callable[[str], Any]
 
@@ -139,7 +140,7 @@ def aws(emulator: Emulator) -> Aws:
     managed_rule = (["events:PutTargets", "events:PutRule", "events:DescribeRule"], SYNC_RULE)
     glue_sync = ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]
     for name, document in (
-        (MACHINE_ROLE, policy((glue_sync, jobs), states, described, managed_rule)),
+        (MACHINE_ROLE, policy((glue_sync, jobs), states, described, managed_rule, RECORDS)),
         (NO_GLUE_ROLE, policy((glue_sync[1:], jobs), states, described, managed_rule)),
         (TRIGGER_ROLE, policy((["states:StartExecution"], arn("stateMachine", "*")))),
         (NO_START_ROLE, policy((["states:DescribeExecution"], arn("execution", "*")))),
@@ -470,6 +471,29 @@ def test_a_role_without_glue_start_job_run_fails_the_task_naming_the_action(aws:
         f"AccessDenied: role {role_arn(NO_GLUE_ROLE)} may not glue:StartJobRun on {job} (implicit deny)"
     )
     assert aws("glue").get_job_runs(JobName="sfn-denied")["JobRuns"] == []
+
+
+def test_an_s3_get_object_task_answers_the_body_as_text_and_only_where_the_role_may_read(aws: Aws) -> None:
+    aws("s3").put_object(Bucket=CODE, Key="records/jr_1.json", Body=b'{"read": {"events": 3}}')
+    aws("s3").put_object(Bucket=CODE, Key="scripts/secret.txt", Body=b"not for the state machine")
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": CODE, "Key.$": "$.key"},
+        "ResultSelector": {"counts.$": "$.Body"},
+        "End": True,
+    }
+    machine = create_machine(aws, "read-record", {"Read": read})
+
+    execution = run(aws, machine, {"key": "records/jr_1.json"})
+    denied = run(aws, machine, {"key": "scripts/secret.txt"})
+
+    # the object's text, which the lake's state machines keep as the audit item's counts
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"]) == {"counts": '{"read": {"events": 3}}'}
+    assert denied["status"] == "FAILED"
+    assert denied["error"] == "S3.AccessDeniedException"
+    assert f"may not s3:GetObject on arn:aws:s3:::{CODE}/scripts/secret.txt" in denied["cause"]
 
 
 def test_a_retried_glue_run_gets_a_new_id_and_names_the_run_it_retries(aws: Aws) -> None:

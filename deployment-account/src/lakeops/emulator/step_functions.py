@@ -502,6 +502,23 @@ def _check_other_tasks() -> None:
     _check_before(StateTaskServiceDynamoDB, "DynamoDB", _dynamodb_requests)
     _check_before(StateTaskServiceSns, "SNS", _sns_requests)
     _check_before(StateTaskServiceAwsSdk, "S3", _s3_object_requests)
+    _read_streamed_bodies(StateTaskServiceAwsSdk)
+
+
+def _read_streamed_bodies(service: Any) -> None:
+    """An AWS SDK task's answer holds no stream: S3 GetObject's `Body` comes back as the object's text, which is
+    what a state's output can hold (JSON) and what the lake's state machines read from `$.Body` (a run's record,
+    etl_jobs.orchestration). moto leaves botocore's StreamingBody in the state's output, and the interpreter's
+    next copy of that output fails ("cannot pickle '_io.BufferedReader' object"), so the task took its Catch."""
+    original = service._eval_service_task
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, env, *args, **kwargs)
+        answer = env.stack[-1] if env.stack else None
+        if isinstance(answer, dict) and hasattr(answer.get("Body"), "read"):
+            answer["Body"] = answer["Body"].read().decode("utf-8", errors="replace")
+
+    service._eval_service_task = eval_service_task
 
 
 def _check_before(
