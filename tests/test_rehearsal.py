@@ -56,16 +56,26 @@ def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subproc
     assert in_template == created + handler + not_emulated + listed + unaccounted and unaccounted == 0
     contract_present, contract_expected = infra[10].split("/")
     assert contract_present == contract_expected
-    # the sample delivered, then every deployed job run by the emulated Glue (Verify requires each manifest
-    # to be written by the run it started, or the rehearsal fails before this report)
+    # the sample delivered; its objects start each group's state machine through the ObjectCreated rule (a burst:
+    # one execution runs the jobs, the others are skipped and one follow-up runs), which runs every deployed job
+    # in the emulated Glue, with the counts the run recorded; then Verify starts each job itself
     assert re.search(r"job customer_cdc: delivered \d+ sample object\(s\) to s3://", out)
+    assert re.search(r"job EventBridge: [1-9]\d* execution\(s\) started by rule\(s\) .*ObjectCreated", out)
+    assert "(skipped: another execution held the group's lock and followed up)" in out
+    assert re.search(
+        r"job customer_cdc/conform_events: Glue run jr_[0-9a-f]{64} SUCCEEDED, started by execution "
+        r"[0-9a-f-]{36}, read [1-9]\d*, wrote [1-9]\d*",
+        out,
+    )
     for job in (
         "customer-cdc-conform-events",
         "customer-cdc-merge-current",
         "legislators-conform",
         "legislators-enrich",
     ):
-        assert re.search(rf"job acme-lake-dev-{job}: run jr_[0-9a-f]{{64}} SUCCEEDED in \d+s", out), job
+        run = rf"job acme-lake-dev-{job}: run jr_[0-9a-f]{{64}} SUCCEEDED in \d+s, started by"
+        assert re.search(rf"{run} execution [0-9a-f-]{{36}}", out), job
+        assert re.search(rf"{run} a direct StartJobRun", out), job
     # honesty: what the emulator cannot create is listed, and custom resources are called out
     assert "Not emulated" in out and "without running their Lambda handler" in out
     assert "AWS::CodeArtifact::Repository × 2" in out

@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     deliver = commands.add_parser(
         "deliver-sample",
-        help="deliver every group's sample data to an environment's raw bucket; where its Verify starts no job, "
-        "run the deployed jobs on it (the rehearsal's step)",
+        help="deliver every group's sample data to an environment's raw bucket, wait for the executions its "
+        "triggers start and report each job run (the rehearsal's step)",
     )
     deliver.add_argument("--env", required=True, help="the environment whose raw bucket receives the data")
     deliver.add_argument("--report", type=Path, help="also write the printed lines as a JSON list here")

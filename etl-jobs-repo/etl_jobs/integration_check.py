@@ -37,6 +37,7 @@ from lakejobs.io import MANIFEST_FILE, read_manifest, read_manifest_rows, run_re
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_POLL_SECONDS = 15.0
+LAST_RUNS_PAGE = 200  # GetJobRuns' largest page
 SESSION_NAME = "etl-integration-check"
 
 
@@ -119,17 +120,19 @@ class IntegrationCheck:
         label = f"{group.name}/{job.name}"
         glue_name = self.names.glue_job_name(group.name, job.name)
         try:
-            runs = self.glue.get_job_runs(JobName=glue_name, MaxResults=1)["JobRuns"]
+            # The latest by its start, not by its place: the GetJobRuns reference promises no order.
+            runs = self.glue.get_job_runs(JobName=glue_name, MaxResults=LAST_RUNS_PAGE)["JobRuns"]
         except (ClientError, BotoCoreError) as exc:
             return [CheckResult(f"{label} deployed", False, f"cannot read Glue job {glue_name}: {exc}")]
         if not runs:
             last = CheckResult(f"{label} last run", True, "no run yet (its trigger starts the first)")
         else:
-            state = runs[0].get("JobRunState", "UNKNOWN")
+            latest = max(runs, key=lambda r: str(r.get("StartedOn", "")))
+            state = latest.get("JobRunState", "UNKNOWN")
             failed = state in TERMINAL_STATES - {"SUCCEEDED", "STOPPED"}
-            detail = f"run {runs[0].get('Id', '?')} {state}"
+            detail = f"run {latest.get('Id', '?')} {state}"
             last = CheckResult(
-                f"{label} last run", not failed, f"{detail}: {runs[0].get('ErrorMessage', '')}" if failed else detail
+                f"{label} last run", not failed, f"{detail}: {latest.get('ErrorMessage', '')}" if failed else detail
             )
         results = [CheckResult(f"{label} deployed", True, f"Glue job {glue_name} exists"), last]
         for output in job.outputs:

@@ -5,6 +5,7 @@ run as `--JOB_RUN_ID`) when the check starts the run."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,6 +325,14 @@ def test_where_data_is_retained_the_check_reads_and_starts_no_job(
     out = capsys.readouterr().out
     assert "FAIL orders/conform_orders last run" in out and "PASS orders/conform_orders output orders: 42 rows" in out
     assert len(aws["glue"].get_job_runs(JobName=prod.glue_job_name("orders", "conform_orders"))["JobRuns"]) == 1
+    # the last run is the latest started, wherever GetJobRuns lists it (moto lists the oldest first): a later
+    # run that succeeded after the failed one passes
+    aws["glue"].start_job_run(JobName=prod.glue_job_name("orders", "conform_orders"))
+    runs = glue_backends[DEFAULT_ACCOUNT_ID][REGION].jobs[prod.glue_job_name("orders", "conform_orders")].job_runs
+    runs[-1].status = "SUCCEEDED"
+    runs[-1].started_on = runs[0].started_on + datetime.timedelta(seconds=1)
+    assert main(argv) == 0
+    assert f"PASS orders/conform_orders last run: run {runs[-1].job_run_id} SUCCEEDED" in capsys.readouterr().out
     # a job that is not deployed fails
     aws["glue"].delete_job(JobName=prod.glue_job_name("orders", "daily_totals"))
     assert main(argv) == 1

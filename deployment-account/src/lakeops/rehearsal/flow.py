@@ -104,6 +104,8 @@ def rehearse(options: Options) -> int:
                 # Glue's runtime brings pyspark: the ETL repository's own environment, created by its install
                 # phase before any job is deployed, runs the emulated job runs
                 glue_python=str(_venv(workdir, "etl") / "bin" / "python"),
+                # the trigger chain: a delivered object starts its group's state machine, which runs the jobs
+                deliver_events=True,
             ) as emu,
             PackageIndex(
                 workdir / "package-index",
@@ -355,6 +357,7 @@ def _deploy_environment(context: Context, env_name: str, kind: str, summaries: l
             skip_verify = bool(data_step) and not context.options.run_jobs
             if data_step and not skip_verify:
                 summary.jobs = _run_data_step(context, repo, env_name, data_step)
+                summary.jobs += _event_deliveries(context, env_name)
             if skip_verify:
                 runner.note(f"{kind}: data step and Verify skipped (--no-jobs)")
             for command in () if skip_verify else pipeline_steps.verify_step(deployed, stage).build:
@@ -528,31 +531,65 @@ def _venv(workdir: Path, kind: str) -> Path:
     return workdir / "venvs" / kind
 
 
+def _event_deliveries(context: Context, env_name: str) -> list[str]:
+    """How many state machine executions EventBridge started in `env_name`'s account; a delivery the target's
+    role was denied, or that failed, fails the step (the emulator records each one: lakeops.emulator.events)."""
+    account = context.config.env(env_name).account
+    mine = [d for d in context.emulator.event_deliveries() if str(d["stateMachineArn"]).split(":")[4] == account]
+    bad = [d for d in mine if d.get("outcome") != "started"]
+    if bad:
+        raise StepFailed(
+            f"{env_name}: {len(bad)} EventBridge deliveries started nothing: "
+            + "; ".join(f"rule {d.get('rule')}: {d.get('outcome')} ({d.get('reason')})" for d in bad)
+        )
+    started = [d for d in mine if d.get("outcome") == "started"]
+    rules = sorted({str(d.get("rule", "")).rsplit("/", 1)[-1] for d in started})
+    return [f"EventBridge: {len(started)} execution(s) started by rule(s) {', '.join(rules) or 'none'}"]
+
+
 def _glue_runs(context: Context, env_name: str) -> list[str]:
-    """The last run of every Glue job of `env_name`, as the emulated Glue ran it: one line each. A run that did
-    not succeed fails the step (the data step and Verify have failed already if it was theirs)."""
+    """Every run of every Glue job of `env_name`, as the emulated Glue ran it, with what started it: the state
+    machine execution the audit table names for it, or a direct StartJobRun (Verify's integration check). One
+    line each; a run that did not succeed fails the step (the data step and Verify have failed already if it
+    was theirs)."""
     names = names_for(context.config, env_name)
     glue = context.client("glue", env_name)
+    started_by = _executions_by_run(context, env_name)
     prefix = names.glue_job_name_prefix()
     lines, failed = [], []
     for page in glue.get_paginator("get_jobs").paginate():
         for job in sorted(page["Jobs"], key=lambda j: str(j["CreatedOn"])):
             if not job["Name"].startswith(prefix):
                 continue
-            runs = glue.get_job_runs(JobName=job["Name"], MaxResults=1)["JobRuns"]
+            runs = [r for p in glue.get_paginator("get_job_runs").paginate(JobName=job["Name"]) for r in p["JobRuns"]]
             if not runs:
                 lines.append(f"{job['Name']}: never run")
                 continue
-            run = runs[0]
-            state = run["JobRunState"]
-            line = f"{job['Name']}: run {run['Id']} {state} in {run.get('ExecutionTime', 0)}s"
-            if state != "SUCCEEDED":
-                line += f" ({run.get('ErrorMessage', 'no error message')})"
-                failed.append(line)
-            lines.append(line)
+            for run in sorted(runs, key=lambda r: str(r.get("StartedOn", ""))):
+                state = run["JobRunState"]
+                execution = started_by.get(run["Id"])
+                origin = f"execution {execution}" if execution else "a direct StartJobRun"
+                line = f"{job['Name']}: run {run['Id']} {state} in {run.get('ExecutionTime', 0)}s, started by {origin}"
+                if state != "SUCCEEDED":
+                    line += f" ({run.get('ErrorMessage', 'no error message')})"
+                    failed.append(line)
+                lines.append(line)
     if failed:
         raise StepFailed(f"{env_name}: {len(failed)} Glue job run(s) did not succeed: " + "; ".join(failed))
     return lines
+
+
+def _executions_by_run(context: Context, env_name: str) -> dict[str, str]:
+    """Glue run id → the name of the state machine execution that ran it, from the ETL audit table."""
+    names = names_for(context.config, env_name)
+    table = context.client("ssm", env_name).get_parameter(Name=names.audit_table_name)["Parameter"]["Value"]
+    found: dict[str, str] = {}
+    for page in context.client("dynamodb", env_name).get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            run, execution = item.get("job_run_id", {}).get("S"), item.get("execution_arn", {}).get("S")
+            if run and execution:
+                found[run] = execution.rsplit(":", 1)[-1]
+    return found
 
 
 def _user_cache(tool: str) -> Path:
