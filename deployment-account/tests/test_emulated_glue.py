@@ -40,25 +40,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def aws(emulator: Emulator) -> Aws:
     """Clients acting in the target account (as a deployment would create the jobs there)."""
-    env = emulator.client_env()
-    operator = boto3.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]
-    )
-    creds = operator.client(
-        "sts", region_name=REGION, endpoint_url=emulator.endpoint_url, verify=str(emulator.cert)
-    ).assume_role(RoleArn=f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole", RoleSessionName="glue-tests")[
-        "Credentials"
-    ]
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-    def client(service: str) -> Any:
-        return session.client(
-            service, region_name=REGION, endpoint_url=emulator.endpoint_url, verify=str(emulator.cert)
-        )
+    client = emulator.account_clients(TARGET, "glue-tests")
 
     for bucket in (CODE, DATA):
         client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})

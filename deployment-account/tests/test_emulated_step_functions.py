@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from lakeops.emulator.events import render_template, select
@@ -113,25 +112,7 @@ def trust(service: str) -> str:
 @pytest.fixture(scope="module")
 def aws(emulator: Emulator) -> Aws:
     """Clients acting in the target account, with the roles the tests' state machines and rules use."""
-    env = emulator.client_env()
-    operator = boto3.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]
-    )
-    creds = operator.client(
-        "sts", region_name=REGION, endpoint_url=emulator.endpoint_url, verify=str(emulator.cert)
-    ).assume_role(RoleArn=f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole", RoleSessionName="sfn-tests")[
-        "Credentials"
-    ]
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-    def client(service: str) -> Any:
-        return session.client(
-            service, region_name=REGION, endpoint_url=emulator.endpoint_url, verify=str(emulator.cert)
-        )
+    client = emulator.account_clients(TARGET, "sfn-tests")
 
     iam = client("iam")
     jobs = f"arn:aws:glue:{REGION}:{TARGET}:job/*"

@@ -13,9 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any
 
+from datalake_config.cli import DEFAULT_TARGET_ROLE
 from lakeops.errors import LakeopsError
 
 STARTUP_TIMEOUT_S = 60
@@ -142,6 +145,29 @@ class Emulator:
             "AWS_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def account_clients(self, account: str, session_name: str, role: str = DEFAULT_TARGET_ROLE) -> Callable[[str], Any]:
+        """A boto3 client factory acting in `account` through its `role`, assumed by the operator (as a deployment
+        or a test acts in a target account)."""
+        import boto3
+
+        operator = boto3.Session(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+        sts = operator.client("sts", region_name=self.region, endpoint_url=self.endpoint_url, verify=str(self.cert))
+        credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName=session_name)[
+            "Credentials"
+        ]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+        def client(service: str) -> Any:
+            return session.client(
+                service, region_name=self.region, endpoint_url=self.endpoint_url, verify=str(self.cert)
+            )
+
+        return client
 
     def _provision_operator(self) -> None:
         """Credentials that belong to the deployment account, as an operator's would.
