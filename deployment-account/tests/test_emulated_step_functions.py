@@ -355,6 +355,32 @@ def test_a_target_role_that_may_not_start_the_state_machine_starts_nothing(
     assert json.loads(str(denied["input"]))["detail"]["object"]["key"] == "guarded/c.csv"
 
 
+def test_a_scheduled_rule_starts_nothing_on_events(aws: Aws, raw_bucket: str, emulator: Emulator) -> None:
+    """A scheduled rule (prod's hourly merge) fires only on its schedule: neither an object created nor the status
+    changes of the executions that object starts reach it (before, each of them restarted its target forever)."""
+    machine = create_machine(aws, "hourly", {"Echo": {"Type": "Pass", "End": True}})
+    events = aws("events")
+    events.put_rule(Name="hourly-rule", ScheduleExpression="rate(1 hour)")
+    events.put_targets(
+        Rule="hourly-rule", Targets=[{"Id": "Hourly", "Arn": machine, "RoleArn": role_arn(TRIGGER_ROLE)}]
+    )
+    started = create_machine(aws, "on-objects", {"Echo": {"Type": "Pass", "End": True}})
+    events.put_rule(Name="objects-rule", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    events.put_targets(
+        Rule="objects-rule", Targets=[{"Id": "Objects", "Arn": started, "RoleArn": role_arn(TRIGGER_ROLE)}]
+    )
+
+    aws("s3").put_object(Bucket=raw_bucket, Key="scheduled/d.csv", Body=b"x")
+    for execution in aws("stepfunctions").list_executions(stateMachineArn=started)["executions"]:
+        wait_for_end(aws, execution["executionArn"])
+
+    assert aws("stepfunctions").list_executions(stateMachineArn=started)["executions"]
+    assert aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    assert not [d for d in emulator.event_deliveries() if d["stateMachineArn"] == machine]
+    events.remove_targets(Rule="objects-rule", Ids=["Objects"])
+    events.delete_rule(Name="objects-rule")
+
+
 # --- Glue ---------------------------------------------------------------------------------------------------------
 
 

@@ -16,8 +16,9 @@ behaviour stays. moto stores what the chain needs but does not run it; here:
    a completed multipart upload, and an "Object Tags Added" event for every object it stores (PutObject and
    CopyObject tag it), which here only PutObjectTagging sends; other S3 event types keep moto's.
    `requester` is the bucket owner's account: the emulator does not know who made the request.
-3. A rule delivers only while ENABLED (moto ignores `State`); whether an event matches is moto's pattern
-   matching. A target whose ARN is a Step Functions state machine starts an execution (moto raises
+3. A rule delivers only while ENABLED (moto ignores `State`), and a scheduled rule never on an event (moto's
+   empty pattern for it matches them all); whether an event matches is moto's pattern matching. A target
+   whose ARN is a Step Functions state machine starts an execution (moto raises
    NotImplementedError for it, and skips a target's input settings for S3 events): the target's role
    (`RoleArn`) must allow `states:StartExecution` on the state machine by its identity policies
    (`role_permissions`); a role that does not starts nothing. The execution's input is the target's `Input`
@@ -265,6 +266,11 @@ def _deliver_to_state_machines() -> None:
 
     def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
         if self.state != "ENABLED":  # a disabled rule matches no event
+            return
+        # A scheduled rule fires on its schedule only (not emulated), never on an event. moto gives it an empty
+        # pattern, which matches every event: a state machine started on its schedule would then start itself
+        # again from each of its own status-change events, without end, inside the request that sent the first.
+        if self.scheduled_expression:
             return
         if not self.event_pattern.matches_event(original_event):
             return
