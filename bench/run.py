@@ -7,6 +7,7 @@ sampled every 50 ms. Results go to `bench/results/latest.json` and a table on st
     python bench/run.py                 # everything (tens of minutes on 2 cores)
     python bench/run.py --quick         # a tiny version of every section except tests and rehearsal
     python bench/run.py --only synth scale
+    python bench/run.py --only synth --runs 7 --baseline REV   # also the ratio against commit REV
 """
 
 from __future__ import annotations
@@ -114,6 +115,84 @@ def bench_synth(runs: int, scratch: Path) -> dict[str, Any]:
     return result
 
 
+# The team's packages the apps import from the workspace (installed editable): a baseline tree's own copies
+# go first on PYTHONPATH, so the baseline synthesizes with its own library code, not the current one.
+PACKAGE_SOURCES = ("shared-config/src", "deployment-account/library/src")
+
+
+def baseline_tree(revision: str, scratch: Path) -> Path:
+    """`revision` checked out into a temporary worktree (removed by `remove_baseline`)."""
+    tree = scratch / "baseline"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True, capture_output=True
+    )
+    return tree
+
+
+def remove_baseline(tree: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False, capture_output=True)
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """What a synth of `tree` needs to import that tree's packages before the workspace's installed ones."""
+    sources = [str(tree / source) for source in PACKAGE_SOURCES]
+    return {"PYTHONPATH": os.pathsep.join([*sources, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def alternating(
+    runs: int, current: Callable[[], dict[str, float]], baseline: Callable[[], dict[str, float]]
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """`runs` samples of each, interleaved and taking turns to go first (ABBA...), so a machine that speeds up
+    or slows down during the benchmark weighs on both sides alike."""
+    mine: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    for run in range(runs):
+        if run % 2 == 0:
+            mine.append(current())
+            theirs.append(baseline())
+        else:
+            theirs.append(baseline())
+            mine.append(current())
+    return mine, theirs
+
+
+def bench_synth_against(runs: int, scratch: Path, revision: str) -> dict[str, Any]:
+    """Each app's `cdk synth` of the current tree and of `revision`, alternated, with the same CDK library and CLI
+    (the workspace's), each tree with its own config, app code and team packages; the ratio is current/baseline."""
+    tree = baseline_tree(revision, scratch)
+    result: dict[str, Any] = {"baseline": revision}
+    try:
+        totals = {"current": 0.0, "baseline": 0.0}
+        for app in APPS:
+
+            def synth(root: Path, name: str, app: str = app) -> dict[str, float]:
+                config = root / "shared-config" / "config.yaml"
+                out = scratch / "synth-against" / name / app
+                command = [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "-c", f"config={config}"]
+                return measure([*command, "-o", str(out)], cwd=root / app, env=tree_env(root))
+
+            mine, theirs = alternating(runs, lambda: synth(ROOT, "current"), lambda: synth(tree, "baseline"))
+            current = statistics.median(s["seconds"] for s in mine)
+            baseline = statistics.median(s["seconds"] for s in theirs)
+            totals["current"] += current
+            totals["baseline"] += baseline
+            result[app] = {
+                "seconds": round(current, 2),
+                "baseline_seconds": round(baseline, 2),
+                "ratio": round(current / baseline, 3),
+                "runs": [s["seconds"] for s in mine],
+                "baseline_runs": [s["seconds"] for s in theirs],
+            }
+        result["both apps"] = {
+            "seconds": round(totals["current"], 2),
+            "baseline_seconds": round(totals["baseline"], 2),
+            "ratio": round(totals["current"] / totals["baseline"], 3),
+        }
+    finally:
+        remove_baseline(tree)
+    return result
+
+
 def bench_scale(runs: int, scratch: Path, sizes: Sequence[int]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "etl-jobs-repo"))
     from etl_jobs.synthetic import write_jobs
@@ -206,6 +285,8 @@ def table(results: dict[str, Any]) -> str:
                     )
                 if "events_per_second" in entry:
                     extra = f"  {entry['events_per_second']:,} events/s"
+                if "ratio" in entry:
+                    extra = f"  baseline {entry['baseline_seconds']:.2f} s, ratio {entry['ratio']:.3f}"
                 memory = f"  peak {entry['peak_mib']:.0f} MiB" if "peak_mib" in entry else ""
                 lines.append(f"  {key:<28} {entry['seconds']:>8.2f} s{memory}{extra}")
             else:
@@ -222,6 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run, no test suites or rehearsal")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also synthesize this commit (a temporary worktree), alternating with the current tree: a ratio that "
+        "does not depend on the machine",
+    )
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
     sections = args.only or ([s for s in SECTIONS if s not in ("tests", "rehearsal")] if args.quick else SECTIONS)
@@ -236,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: {section} ...", flush=True)
             if section == "synth":
                 results["synth"] = bench_synth(runs, scratch)
+                if args.baseline:
+                    results["synth against baseline"] = bench_synth_against(runs, scratch, args.baseline)
             elif section == "scale":
                 results["scale"] = bench_scale(
                     1 if args.quick else args.scale_runs, scratch, (10,) if args.quick else SCALE_SIZES

@@ -34,6 +34,27 @@ def test_measure_sees_the_memory_a_child_process_uses(tmp_path: Path) -> None:
     assert result["seconds"] >= 1
 
 
+def test_the_baseline_is_measured_alternately_each_side_going_first_in_turn() -> None:
+    order: list[str] = []
+
+    def side(name: str) -> dict[str, float]:
+        order.append(name)
+        return {"seconds": float(len(order))}
+
+    mine, theirs = run.alternating(4, lambda: side("current"), lambda: side("baseline"))
+    assert order == ["current", "baseline", "baseline", "current"] * 2
+    assert [s["seconds"] for s in mine] == [1.0, 4.0, 5.0, 8.0]
+    assert [s["seconds"] for s in theirs] == [2.0, 3.0, 6.0, 7.0]
+
+
+def test_a_baseline_tree_imports_its_own_team_packages_first(tmp_path: Path) -> None:
+    paths = run.tree_env(tmp_path)["PYTHONPATH"].split(":")
+    assert paths[:2] == [
+        str(tmp_path / "shared-config" / "src"),
+        str(tmp_path / "deployment-account" / "library" / "src"),
+    ]
+
+
 def test_a_failing_command_stops_the_benchmark(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="failed"):
         run.measure([sys.executable, "-c", "raise SystemExit(3)"], cwd=tmp_path)
