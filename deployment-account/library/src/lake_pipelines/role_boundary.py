@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
-from constructs import IConstruct
+from aws_cdk import aws_iam as iam
 
 from datalake_config import LakeConfig, lake_names
 from datalake_config.aws import partition_of
@@ -74,28 +74,38 @@ def _policy_arn(name: str) -> str:
     return f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{name}"
 
 
-@jsii.implements(cdk.IAspect)
-class _BoundEveryRole:
-    """Sets the boundary on every AWS::IAM::Role, the L2 roles and the L1 ones CDK's providers create."""
+@jsii.implements(iam.IManagedPolicy)
+class _Boundary:
+    """The boundary policy by ARN, without a construct: a stage has no stack to import a policy into, and each
+    stack that writes the ARN fills in its own partition and account (`Fn::Sub`). CDK's boundary aspect reads
+    only `managedPolicyArn`; the construct members of IManagedPolicy (`node`, `env`, `managedPolicyRef`) are
+    not implemented, which `boundary` states to the type checker."""
 
-    def __init__(self, arn: str, stack: cdk.Stack | None = None) -> None:
-        self.arn = arn
-        self.stack = stack  # only this stack's roles (not those of a stage it holds), when given
+    def __init__(self, arn: str) -> None:
+        self._arn = cdk.Fn.sub(arn)
 
-    def visit(self, node: IConstruct) -> None:
-        in_scope = self.stack is None or cdk.Stack.of(node) is self.stack
-        if isinstance(node, cdk.CfnResource) and node.cfn_resource_type == ROLE_TYPE and in_scope:
-            node.add_property_override("PermissionsBoundary", cdk.Fn.sub(self.arn))
+    @property
+    def managed_policy_arn(self) -> str:
+        return self._arn
+
+
+def boundary(arn: str) -> iam.IManagedPolicy:
+    return cast(iam.IManagedPolicy, _Boundary(arn))
 
 
 def bound_stage_roles(stage: cdk.Stage, config: LakeConfig) -> None:
-    """Give every role of `stage` the lake's stage-role boundary (call it from the stage's constructor)."""
-    cdk.Aspects.of(stage).add(_BoundEveryRole(boundary_arn(config)))
+    """Give every role of `stage` the lake's stage-role boundary (call it from the stage's constructor).
+
+    CDK's own aspect (`iam.PermissionsBoundary`) sets it on every AWS::IAM::Role, the L2 roles and the L1 ones
+    CDK's providers create. It runs inside the CDK process: an aspect written in Python is called back across
+    the jsii bridge for every construct of the stage, which cost seconds per synth."""
+    iam.PermissionsBoundary.of(stage).apply(boundary(boundary_arn(config)))
 
 
 def bound_pipeline_roles(stack: cdk.Stack, config: LakeConfig) -> None:
-    """Give every role of a pipeline stack the pipeline-role boundary (the stage it deploys keeps its own)."""
-    cdk.Aspects.of(stack).add(_BoundEveryRole(_policy_arn(lake_names(config).pipeline_role_boundary), stack))
+    """Give every role of a pipeline stack the pipeline-role boundary. Aspects stop at a Stage, so the stages the
+    pipeline deploys keep their own boundary."""
+    iam.PermissionsBoundary.of(stack).apply(boundary(_policy_arn(lake_names(config).pipeline_role_boundary)))
 
 
 def boundary_problems(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> list[str]:
