@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-import aws_cdk as cdk
-
 from datalake_config import PULLED_CONFIG_PATH, load, names_for
 from etl_jobs.spec import JOBS_DIR
 from etl_jobs.stage import EtlStage
-from lake_pipelines.checks import enable_nag
+from lake_pipelines.checks import enable_nag, lake_app
 from lake_pipelines.pipeline import BranchPipelineStack
 
-app = cdk.App()
+app = lake_app()
 # the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
 config = load(app.node.try_get_context("config") or PULLED_CONFIG_PATH)
 # `-c jobs_dir=...` points the app at other job groups (the benchmark's generated ones); default: jobs/

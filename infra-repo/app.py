@@ -1,13 +1,11 @@
 """The infra app: one self-mutating branch pipeline per environment, each deploying that environment's stage."""
 
-import aws_cdk as cdk
-
 from datalake_config import PULLED_CONFIG_PATH, load, names_for
 from datalake_infra.stage import InfraStage
-from lake_pipelines.checks import enable_nag
+from lake_pipelines.checks import enable_nag, lake_app
 from lake_pipelines.pipeline import BranchPipelineStack
 
-app = cdk.App()
+app = lake_app()
 # the pipeline's synth step passes `-c config=.lake/config.json`, pulled from the global-config secret
 config = load(app.node.try_get_context("config") or PULLED_CONFIG_PATH)
 for env_name in config.environment_names:

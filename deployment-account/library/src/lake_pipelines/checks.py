@@ -25,6 +25,17 @@ class NagFindings(RuntimeError):
     """Unacknowledged cdk-nag findings; the message lists rule, construct path and description."""
 
 
+def lake_app() -> cdk.App:
+    """The CDK app of a lake repository (`app.py`), with CDK's built-in CloudFormation validation off.
+
+    That plugin (CDK's WASM template validator, on by default) starts its engine in every `cdk synth` and
+    only warns: about 2 s of a 5-7 s synth here, for nothing it reports on these templates. The templates'
+    gate is cfn-lint, pinned, whose errors fail each repository's tests (`cfn_lint`), and the tests run before
+    `cdk synth` in the pipeline's Synth step; cdk-nag stays on every synth (`enable_nag`).
+    """
+    return cdk.App(builtin_cloud_formation_validation=False)
+
+
 def enable_nag(scope: cdk.Stage) -> None:
     """Check every stack of `scope` (an App or a Stage) against the AwsSolutions pack at synth time."""
     checks = AwsSolutionsChecks(scope, write_suppressions_to_cloud_formation=True)
