@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names
-from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, lake_app, synth
 from lakeops.deployment_stack import DeploymentAccountStack
 
 CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
@@ -25,7 +24,7 @@ DEPLOYMENT_DIR = Path(__file__).resolve().parents[1]
 def assembly(example_config: LakeConfig, module_dir: Path) -> Path:
     # the app's own feature flags (cdk.json), partition literals among them
     context = json.loads((DEPLOYMENT_DIR / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(module_dir / "deployment"), context=context)
+    app = lake_app(outdir=str(module_dir / "deployment"), context=context)
     DeploymentAccountStack(app, lake_names(example_config).deployment_stack_name, config=example_config)
     enable_nag(app)
     synth(app)  # NagFindings on any unacknowledged finding
@@ -256,7 +255,7 @@ def test_connection_sourced_repositories_get_no_codecommit_repository(
         "repository_name": "lake-etl",
     }
     config = from_mapping(raw)
-    stack = DeploymentAccountStack(cdk.App(), "Deployment", config=config)
+    stack = DeploymentAccountStack(lake_app(), "Deployment", config=config)
     repositories = Template.from_stack(stack).find_resources("AWS::CodeCommit::Repository")
     assert [r["Properties"]["RepositoryName"] for r in repositories.values()] == ["acme-lake-infra"]
     assert list(stack.repositories) == ["infra"]

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
 from lake_pipelines import buildspec
-from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.checks import MIN_REASON_LENGTH, acknowledgements, cfn_lint, enable_nag, lake_app, synth
 from lake_pipelines.pipeline import (
     CDK_CLI_VERSION,
     CODEARTIFACT_LOGIN_REASON,
@@ -41,7 +41,7 @@ def _build(
     context: dict[str, Any] | None = None,
     reads: Any = None,
 ) -> dict[str, BranchPipelineStack]:
-    app = cdk.App(outdir=str(outdir), context=context)
+    app = lake_app(outdir=str(outdir), context=context)
     stacks = {
         env: BranchPipelineStack(
             app,
@@ -314,7 +314,7 @@ def test_etl_deployments_start_with_the_contract_check(
 
 
 def test_the_contract_check_leaves_out_what_the_stage_writes_and_the_bootstrap_version() -> None:
-    app = cdk.App()
+    app = lake_app()
     stage = cdk.Stage(app, "Stage", env=cdk.Environment(account="222222222222", region="eu-west-1"))
     writer, reader = cdk.Stack(stage, "Writer"), cdk.Stack(stage, "Reader")
     ssm.StringParameter(writer, "Own", parameter_name="/lake/own", string_value="x")
@@ -436,7 +436,7 @@ def test_verify_step_runs_the_repo_check_through_exactly_its_verify_role(
         example_config, env
     ).verify_step_role_name("infra")
     target_stack = cdk.Stack(
-        cdk.App(context=APP_CONTEXT), "Target", env=cdk.Environment(account=account, region="eu-west-1")
+        lake_app(context=APP_CONTEXT), "Target", env=cdk.Environment(account=account, region="eu-west-1")
     )
     principal = verify_step_principal(target_stack, example_config, env, "infra")
     assert principal.policy_fragment.conditions == {
@@ -691,7 +691,7 @@ def test_a_codestar_connections_arn_keeps_its_own_prefix() -> None:
 
 
 def test_unknown_repository_or_environment_is_refused(example_config: LakeConfig, stage_factory: Any) -> None:
-    app = cdk.App()
+    app = lake_app()
     with pytest.raises(KeyError, match="unknown repository 'docs'"):
         BranchPipelineStack(
             app, "A", config=example_config, repository="docs", environment="dev",

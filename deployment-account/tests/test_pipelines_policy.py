@@ -17,6 +17,7 @@ import aws_cdk as cdk
 import pytest
 
 from datalake_config import LakeConfig, from_mapping, lake_names, names_for
+from lake_pipelines.checks import lake_app
 from lake_pipelines.execution_policy import CDK_QUALIFIER, pipelines_execution_policy_parts
 from lake_pipelines.iam_eval import Request, evaluate
 from lake_pipelines.pipeline import BranchPipelineStack
@@ -46,7 +47,7 @@ def config(example_config: LakeConfig) -> LakeConfig:
 @pytest.fixture(scope="module")
 def stacks(config: LakeConfig, stage_factory: Any, module_dir: Path) -> list[StackTemplate]:
     context = json.loads((DEPLOYMENT_DIR / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(module_dir / "deployment-account"), context=context)
+    app = lake_app(outdir=str(module_dir / "deployment-account"), context=context)
     DeploymentAccountStack(app, lake_names(config).deployment_stack_name, config=config)
     for repository in ("infra", "etl"):
         for env in config.environment_names:

@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 
 import lake_pipelines.role_boundary as role_boundary
 from datalake_config import LakeConfig
+from lake_pipelines.checks import lake_app
 from lake_pipelines.execution_policy import PolicyPart, stage_role_boundary
 from lake_pipelines.policy_coverage import StackTemplate, stage_templates
 from lake_pipelines.role_boundary import bound_stage_roles, boundary_problems
@@ -126,7 +127,7 @@ def _returning(part: PolicyPart) -> Any:
 
 
 def test_every_role_of_a_stage_gets_the_boundary_l2_and_l1(example_config: LakeConfig, tmp_path: Any) -> None:
-    app = cdk.App(outdir=str(tmp_path))
+    app = lake_app(outdir=str(tmp_path))
     stage = cdk.Stage(app, "Dev", env=cdk.Environment(account=ACCOUNT, region="eu-west-1"))
     bound_stage_roles(stage, example_config)
     stack = cdk.Stack(stage, "S", stack_name="acme-lake-dev-s")

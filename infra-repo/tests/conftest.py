@@ -13,6 +13,7 @@ import pytest
 from datalake_config import LakeConfig, load
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from datalake_infra.network.s3_prefix_list import context_key, s3_prefix_list_name
+from lake_pipelines.checks import lake_app
 
 INFRA_DIR = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def s3_prefix_list_entry() -> Callable[[str, str], dict[str, Any]]:
     """The cdk.context.json entry an operator records for an added account's S3 prefix list (see s3_prefix_list)."""
 
     def entry(account: str, region: str) -> dict[str, Any]:
-        stack = cdk.Stack(cdk.App(), "KeyOnly", env=cdk.Environment(account=account, region=region))
+        stack = cdk.Stack(lake_app(), "KeyOnly", env=cdk.Environment(account=account, region=region))
         key = context_key(stack, prefix_list_name=s3_prefix_list_name(region))
         return {key: [{"PrefixListId": EU_WEST_1_S3_PREFIX_LIST, "Identifier": EU_WEST_1_S3_PREFIX_LIST}]}
 

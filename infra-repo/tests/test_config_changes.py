@@ -12,7 +12,7 @@ import pytest
 from datalake_config import LakeConfig, from_mapping, names_for
 from datalake_infra.network.availability_zones import FALLBACK_WARNING_ID
 from datalake_infra.stage import InfraStage
-from lake_pipelines.checks import enable_nag, synth
+from lake_pipelines.checks import enable_nag, lake_app, synth
 
 DEV_CIDR = "10.40.0.0/16"
 STAGING = {
@@ -60,7 +60,7 @@ def changed(
     # adding an account means recording its S3 prefix list (synth never looks it up); its zones are left out
     # on purpose, to show the fallback below
     context = {**cdk_context, **s3_prefix_list_entry(STAGING["account"], STAGING["region"])}
-    app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("changed")))
+    app = lake_app(context=context, outdir=str(tmp_path_factory.mktemp("changed")))
     # only the environments that changed: the unchanged ones are covered by test_stage
     stages = {env: InfraStage(app, env.capitalize(), config=config, env_name=env) for env in ("dev", "staging")}
     for stage in stages.values():

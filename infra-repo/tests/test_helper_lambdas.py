@@ -19,13 +19,14 @@ from datalake_infra.network.s3_prefix_list import (
     s3_prefix_list_name,
 )
 from datalake_infra.storage.lake_bucket import LakeBucket
+from lake_pipelines.checks import lake_app
 
 ACCOUNT = "666666666666"  # in no committed context on purpose
 REGION = "eu-west-1"
 
 
 def _stack(context: dict[str, Any] | None = None, outdir: Path | None = None) -> cdk.Stack:
-    app = cdk.App(context=context or {}, outdir=str(outdir) if outdir else None)
+    app = lake_app(context=context or {}, outdir=str(outdir) if outdir else None)
     return cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region=REGION))
 
 

@@ -18,7 +18,7 @@ from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from datalake_infra.network.lake_vpc import HELPER_LAMBDA_RULE
 from datalake_infra.network.s3_prefix_list import context_key, s3_prefix_list_name
 from datalake_infra.stage import InfraStage
-from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth
+from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, lake_app, synth
 from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 from lake_pipelines.role_boundary import boundary_problems
 
@@ -87,7 +87,7 @@ def synthesized(
     example_config: LakeConfig, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Synthesized:
     outdir = tmp_path_factory.mktemp("infra-stages")
-    app = cdk.App(context=cdk_context, outdir=str(outdir))
+    app = lake_app(context=cdk_context, outdir=str(outdir))
     stages = {}
     for env in example_config.environment_names:
         stages[env] = InfraStage(app, env.capitalize(), config=example_config, env_name=env)

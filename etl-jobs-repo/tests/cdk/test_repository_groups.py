@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
@@ -14,7 +13,7 @@ from etl_jobs.layout import catalog_table_name
 from etl_jobs.library import LIBRARY_DIR
 from etl_jobs.spec import JOBS_DIR, discover
 from etl_jobs.stage import EtlStage
-from lake_pipelines.checks import cfn_lint, enable_nag, synth
+from lake_pipelines.checks import cfn_lint, enable_nag, lake_app, synth
 from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 from lake_pipelines.role_boundary import boundary_problems
 
@@ -23,7 +22,7 @@ CONFIG = load(EXAMPLE_CONFIG_PATH)
 
 @pytest.fixture(scope="module")
 def stage_and_assembly(tmp_path_factory: pytest.TempPathFactory) -> tuple[EtlStage, Path]:
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("repository-groups")))
+    app = lake_app(outdir=str(tmp_path_factory.mktemp("repository-groups")))
     stage = EtlStage(app, "test", config=CONFIG, env_name="test", jobs_dir=JOBS_DIR, library_dir=LIBRARY_DIR)
     enable_nag(stage)
     enable_nag(app)

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 import yaml
 from aws_cdk import assertions
@@ -18,7 +17,7 @@ from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.layout import MAX_PARAMETERS, MAX_RESOURCES, MAX_TEMPLATE_BYTES, STACK_BYTES, job_bytes
 from etl_jobs.stage import EtlStage
 from etl_jobs.synthetic import write_group
-from lake_pipelines.checks import enable_nag, synth, templates
+from lake_pipelines.checks import enable_nag, lake_app, synth, templates
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = load(EXAMPLE_CONFIG_PATH)
@@ -29,7 +28,7 @@ PARTITIONED_JOBS = 40
 
 
 def build(tmp: Path, jobs_dir: Path) -> tuple[EtlStage, Any]:
-    app = cdk.App(outdir=str(tmp / "assembly"))
+    app = lake_app(outdir=str(tmp / "assembly"))
     stage = EtlStage(app, "dev", config=CONFIG, env_name="dev", jobs_dir=jobs_dir, library_dir=FIXTURES / "lakejobs")
     enable_nag(stage)
     enable_nag(app)

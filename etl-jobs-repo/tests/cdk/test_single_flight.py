@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk import assertions
@@ -27,6 +26,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.stage import EtlStage
+from lake_pipelines.checks import lake_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = load(EXAMPLE_CONFIG_PATH)
@@ -59,7 +59,7 @@ def _resolve(value: Any, parameters: dict[str, str], values: dict[str, str]) -> 
 
 @pytest.fixture(scope="module")
 def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("single-flight")))
+    app = lake_app(outdir=str(tmp_path_factory.mktemp("single-flight")))
     stage = EtlStage(
         app, "dev", config=CONFIG, env_name="dev", jobs_dir=FIXTURES / "jobs", library_dir=FIXTURES / "lakejobs"
     )

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
 from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
 from etl_jobs.stage import EtlStage
-from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, synth, templates
+from lake_pipelines.checks import acknowledgements, cfn_lint, enable_nag, lake_app, synth, templates
 from lake_pipelines.generated_grants import flatten
 from lake_pipelines.policy_coverage import coverage_problems, stage_templates
 from lake_pipelines.role_boundary import boundary_problems
@@ -24,7 +23,7 @@ CONFIG = load(EXAMPLE_CONFIG_PATH)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("etl-assembly")))
+    app = lake_app(outdir=str(tmp_path_factory.mktemp("etl-assembly")))
     stages = {
         env: EtlStage(
             app, env, config=CONFIG, env_name=env, jobs_dir=FIXTURES / "jobs", library_dir=FIXTURES / "lakejobs"

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -25,15 +27,16 @@ class NagFindings(RuntimeError):
     """Unacknowledged cdk-nag findings; the message lists rule, construct path and description."""
 
 
-def lake_app() -> cdk.App:
+def lake_app(*, outdir: str | None = None, context: Mapping[str, Any] | None = None) -> cdk.App:
     """The CDK app of a lake repository (`app.py`), with CDK's built-in CloudFormation validation off.
 
     That plugin (CDK's WASM template validator, on by default) starts its engine in every `cdk synth` and
     only warns: about 2 s of a 5-7 s synth here, for nothing it reports on these templates. The templates'
     gate is cfn-lint, pinned, whose errors fail each repository's tests (`cfn_lint`), and the tests run before
-    `cdk synth` in the pipeline's Synth step; cdk-nag stays on every synth (`enable_nag`).
+    `cdk synth` in the pipeline's Synth step; cdk-nag stays on every synth (`enable_nag`). Tests build their
+    apps with it too, so they synthesize what the apps synthesize.
     """
-    return cdk.App(builtin_cloud_formation_validation=False)
+    return cdk.App(builtin_cloud_formation_validation=False, outdir=outdir, context=dict(context or {}))
 
 
 def enable_nag(scope: cdk.Stage) -> None:
