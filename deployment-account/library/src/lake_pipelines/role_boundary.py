@@ -79,7 +79,7 @@ class _Boundary:
     """The boundary policy by ARN, without a construct: a stage has no stack to import a policy into, and each
     stack that writes the ARN fills in its own partition and account (`Fn::Sub`). CDK's boundary aspect reads
     only `managedPolicyArn`; the construct members of IManagedPolicy (`node`, `env`, `managedPolicyRef`) are
-    not implemented, which `boundary` states to the type checker."""
+    not implemented, which `_boundary` states to the type checker."""
 
     def __init__(self, arn: str) -> None:
         self._arn = cdk.Fn.sub(arn)
@@ -89,7 +89,7 @@ class _Boundary:
         return self._arn
 
 
-def boundary(arn: str) -> iam.IManagedPolicy:
+def _boundary(arn: str) -> iam.IManagedPolicy:
     return cast(iam.IManagedPolicy, _Boundary(arn))
 
 
@@ -99,13 +99,13 @@ def bound_stage_roles(stage: cdk.Stage, config: LakeConfig) -> None:
     CDK's own aspect (`iam.PermissionsBoundary`) sets it on every AWS::IAM::Role, the L2 roles and the L1 ones
     CDK's providers create. It runs inside the CDK process: an aspect written in Python is called back across
     the jsii bridge for every construct of the stage, which cost seconds per synth."""
-    iam.PermissionsBoundary.of(stage).apply(boundary(boundary_arn(config)))
+    iam.PermissionsBoundary.of(stage).apply(_boundary(boundary_arn(config)))
 
 
 def bound_pipeline_roles(stack: cdk.Stack, config: LakeConfig) -> None:
     """Give every role of a pipeline stack the pipeline-role boundary. Aspects stop at a Stage, so the stages the
     pipeline deploys keep their own boundary."""
-    iam.PermissionsBoundary.of(stack).apply(boundary(_policy_arn(lake_names(config).pipeline_role_boundary)))
+    iam.PermissionsBoundary.of(stack).apply(_boundary(_policy_arn(lake_names(config).pipeline_role_boundary)))
 
 
 def boundary_problems(stacks: list[StackTemplate], config: LakeConfig, env_name: str) -> list[str]:
