@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
 
 from datalake_config import EnvironmentNames, LakeConfig, names_for
 from etl_jobs.integration_check import IntegrationCheck
@@ -82,7 +85,8 @@ def deliver_samples(
             uploaded = _upload_tree(samples / run.group.name / "raw", raw_bucket, s3)
             lines.append(f"{run.group.name}: delivered {uploaded} sample object(s) to s3://{raw_bucket}/")
         else:
-            sfn.start_execution(stateMachineArn=run.machines[0], input=json.dumps(_scheduled_event(run, names)))
+            event = _scheduled_event(run, clients("events"))
+            sfn.start_execution(stateMachineArn=run.machines[0], input=json.dumps(event))
             lines.append(f"{run.group.name}: started as its schedule {run.group.schedule} would")
     problems: list[str] = []
     deadline = clock() + settle_timeout
@@ -213,20 +217,28 @@ def _counts(item: dict[str, Any]) -> str:
     return f", read {sum(counts.get('read', {}).values())}, wrote {sum(counts.get('written', {}).values())}"
 
 
-def _scheduled_event(run: GroupRun, names: EnvironmentNames) -> dict[str, Any]:
-    """The event a scheduled EventBridge rule sends its target (Amazon EventBridge User Guide, "Creating a rule
-    that runs on a schedule"): source aws.events, detail-type "Scheduled Event", an empty detail."""
-    arn = run.machines[0]
-    region, account = arn.split(":")[3], arn.split(":")[4]
+def _scheduled_event(run: GroupRun, events: Any) -> dict[str, Any]:
+    """The event the group's scheduled rule sends its state machine (Amazon EventBridge User Guide, "Creating a
+    rule that runs on a schedule": source aws.events, detail-type "Scheduled Event", the rule's ARN in
+    `resources`, an empty detail); the rule is the deployed one that targets the group's first state machine."""
+    machine = run.machines[0]
+    names = [
+        n for p in events.get_paginator("list_rule_names_by_target").paginate(TargetArn=machine) for n in p["RuleNames"]
+    ]
+    rules = [events.describe_rule(Name=name) for name in names]
+    scheduled = [rule for rule in rules if rule.get("ScheduleExpression")]
+    if not scheduled:
+        raise DeliveryError(f"{run.group.name}: no scheduled rule targets {machine} (its schedule is not deployed)")
+    _, _, _, region, account, _ = machine.split(":", 5)
     return {
         "version": "0",
-        "id": "rehearsal",
+        "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": account,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:{account}:rule/{names.state_machine_name(run.group.name)}"],
+        "resources": [scheduled[0]["Arn"]],
         "detail": {},
     }
 
@@ -265,11 +277,8 @@ class _AuditTable:
 
 
 def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    plain: dict[str, Any] = {}
-    for key, value in item.items():
-        ((kind, content),) = value.items()
-        plain[key] = content if kind in ("S", "BOOL") else float(content) if kind == "N" else content
-    return plain
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
 def _upload_tree(local: Path, bucket: str, s3: Any) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from datalake_config import load, names_for
 from datalake_config.testing import EXAMPLE_CONFIG_PATH
@@ -27,6 +28,7 @@ CONFIG = load(EXAMPLE_CONFIG_PATH)
 NAMES = names_for(CONFIG, "dev")
 REGION = CONFIG.env("dev").region
 ACCOUNT = CONFIG.env("dev").account
+ACCOUNT_MOTO = DEFAULT_ACCOUNT_ID  # the account moto's own clients act in (the scheduled rule's ARN)
 AUDIT_TABLE = "etl-audit"
 GROUP_JOBS = {"orders": ["conform_orders", "daily_totals"], "crm": ["load_customers"]}
 RAW_PREFIXES = {"orders": "orders/incoming/"}
@@ -139,7 +141,7 @@ def lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, 
         monkeypatch.setenv(variable, "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        clients = {name: boto3.client(name, region_name=REGION) for name in ("glue", "s3", "ssm", "dynamodb")}
+        clients = {name: boto3.client(name, region_name=REGION) for name in ("glue", "s3", "ssm", "dynamodb", "events")}
         for zone in CONFIG.zones:
             clients["s3"].create_bucket(Bucket=f"lake-{zone}", CreateBucketConfiguration={"LocationConstraint": REGION})
             clients["ssm"].put_parameter(Name=NAMES.bucket_name(zone), Value=f"lake-{zone}", Type="String")
@@ -169,6 +171,9 @@ def lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, 
             delivery.parent.mkdir(parents=True, exist_ok=True)
             delivery.write_text('{"order_id": 1}\n', encoding="utf-8")
         chain = Chain(clients["dynamodb"])
+        # crm runs on its schedule only: its deployed scheduled rule targets its state machine
+        clients["events"].put_rule(Name="crm-schedule", ScheduleExpression="cron(0 3 * * ? *)")
+        clients["events"].put_targets(Rule="crm-schedule", Targets=[{"Id": "Crm", "Arn": chain.machines["crm"]}])
         yield {"clients": clients, "chain": chain, "samples": samples}
 
 
@@ -201,7 +206,9 @@ def test_a_burst_runs_the_jobs_once_skips_the_rest_and_follows_up(lake: dict[str
     # the schedule-only group is started as its schedule would start it, with a scheduled event
     assert "crm: started as its schedule cron(0 3 * * ? *) would" in lines
     crm = lake["chain"].executions[lake["chain"].machines["crm"]]
-    assert json.loads(crm[0]["input"])["detail-type"] == "Scheduled Event"
+    event = json.loads(crm[0]["input"])
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+    assert event["resources"] == [f"arn:aws:events:{REGION}:{ACCOUNT_MOTO}:rule/crm-schedule"]
     orders = [line for line in lines if line.startswith("orders")]
     # crm's start is e1; three uploads start e2 (it runs the jobs), e3 and e4 (skipped), and e5 follows them up
     assert [line for line in orders if " execution " in line and line.startswith("orders: ")] == [
@@ -218,6 +225,12 @@ def test_a_burst_runs_the_jobs_once_skips_the_rest_and_follows_up(lake: dict[str
         lines
     )
     assert all(not line.startswith("FAIL") for line in lines)
+
+
+def test_a_schedule_only_group_without_its_scheduled_rule_fails_naming_it(lake: dict[str, Any]) -> None:
+    lake["clients"]["events"].remove_targets(Rule="crm-schedule", Ids=["Crm"])
+    with pytest.raises(DeliveryError, match=r"crm: no scheduled rule targets .*:stateMachine:acme-lake-dev-crm"):
+        deliver(lake)
 
 
 def test_a_delivery_that_starts_nothing_fails_naming_the_trigger(lake: dict[str, Any]) -> None:
