@@ -106,40 +106,9 @@ def clear_deliveries() -> None:
 def _keep_cloudformation_event_bridge_configuration() -> None:
     from moto.s3.models import FakeBucket
 
-    bucket: Any = FakeBucket
-    original_create = bucket.create_from_cloudformation_json.__func__
-    original_update = bucket.update_from_cloudformation_json.__func__
+    from lakeops.emulator.patches import wrap_cloudformation
 
-    def create(
-        cls: Any,
-        /,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        created = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        _configure_event_bridge(created, cloudformation_json.get("Properties") or {})
-        return created
-
-    def update(
-        cls: Any,
-        /,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        updated = original_update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
-        _configure_event_bridge(updated, cloudformation_json.get("Properties") or {})
-        return updated
-
-    bucket.create_from_cloudformation_json = classmethod(create)
-    bucket.update_from_cloudformation_json = classmethod(update)
+    wrap_cloudformation(FakeBucket, after=_configure_event_bridge)
 
 
 def event_bridge_enabled(properties: Mapping[str, Any]) -> bool:

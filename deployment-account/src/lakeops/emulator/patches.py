@@ -41,6 +41,7 @@ Only with the server's `--deliver-events` (the trigger chain; off by default, so
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 # moto finds models through `CloudFormationModel.__subclasses__()`, which holds weak references only.
@@ -182,7 +183,19 @@ def _translate_cloudformation_properties() -> None:
 
 def _before_create(model: Any, fix: Any) -> None:
     """Let `fix` rewrite a resource's properties before moto's own CloudFormation create runs."""
-    original = model.create_from_cloudformation_json.__func__
+    wrap_cloudformation(model, before=fix)
+
+
+def wrap_cloudformation(
+    model: Any,
+    *,
+    before: Callable[[dict[str, Any]], None] | None = None,
+    after: Callable[[Any, dict[str, Any]], None] | None = None,
+) -> None:
+    """Run `before(properties)` ahead of moto's CloudFormation create of `model`, and `after(resource,
+    properties)` once it is created or updated: the one way the emulator amends moto's CloudFormation models."""
+    original_create = model.create_from_cloudformation_json.__func__
+    original_update = model.update_from_cloudformation_json.__func__
 
     def create(
         cls: Any,
@@ -193,10 +206,33 @@ def _before_create(model: Any, fix: Any) -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        fix(cloudformation_json.setdefault("Properties", {}))
-        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.setdefault("Properties", {})
+        if before is not None:
+            before(properties)
+        created = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        if after is not None:
+            after(created, properties)
+        return created
+
+    def update(
+        cls: Any,
+        /,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        updated = original_update(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+        )
+        if after is not None:
+            after(updated, cloudformation_json.get("Properties") or {})
+        return updated
 
     model.create_from_cloudformation_json = classmethod(create)
+    if after is not None:
+        model.update_from_cloudformation_json = classmethod(update)
 
 
 def _identify_security_group_ingress() -> None:
