@@ -44,6 +44,12 @@ def aws(emulator: Emulator) -> Aws:
 
     for bucket in (CODE, DATA):
         client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    create_role(client)
+    return client
+
+
+def create_role(client: Aws) -> None:
+    """The jobs' role, with what the test scripts' Spark writes and boto3 calls may do (both are checked)."""
     client("iam").create_role(
         RoleName=ROLE,
         AssumeRolePolicyDocument=json.dumps(
@@ -72,7 +78,43 @@ def aws(emulator: Emulator) -> Aws:
             }
         ),
     )
-    return client
+    # What the scripts' own boto3 calls may do (they are checked against the role's policies too)
+    client("iam").put_role_policy(
+        RoleName=ROLE,
+        PolicyName="script-calls",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": [f"arn:aws:s3:::{DATA}/{key}" for key in ("echo/*", "spark/in/*", "spark/out/*")],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": [f"arn:aws:s3:::{DATA}/{key}" for key in ("echo/*", "jr_*", "spark/jr_*")],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": f"arn:aws:s3:::{DATA}",
+                        "Condition": {"StringLike": {"s3:prefix": ["*/release", "spark/in/*", "spark/out/*"]}},
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "glue:GetTable",
+                        "Resource": [
+                            f"arn:aws:glue:{REGION}:{TARGET}:catalog",
+                            f"arn:aws:glue:{REGION}:{TARGET}:database/lake",
+                            f"arn:aws:glue:{REGION}:{TARGET}:table/lake/granted",
+                        ],
+                    },
+                ],
+            }
+        ),
+    )
 
 
 def create_job(
@@ -251,6 +293,51 @@ def test_a_run_executes_its_script_in_the_job_s_account_with_glue_s_arguments(aw
     assert [(r["Id"], r["JobRunState"]) for r in listed] == [(run_id, "SUCCEEDED")]
 
 
+CALLER = """
+import sys
+
+import boto3
+from awsglue.utils import getResolvedOptions
+
+args = getResolvedOptions(sys.argv, ["table", "output"])
+boto3.client("glue").get_table(DatabaseName="lake", Name=args["table"])
+bucket, _, key = args["output"].removeprefix("s3://").partition("/")
+boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"done")
+"""
+
+
+@pytest.mark.long
+def test_the_script_s_calls_are_authorized_by_the_job_role(aws: Aws) -> None:
+    glue = aws("glue")
+    glue.create_database(DatabaseInput={"Name": "lake"})
+    for table in ("granted", "other"):
+        glue.create_table(DatabaseName="lake", TableInput={"Name": table})
+    create_job(aws, "caller", CALLER, arguments={"--table": "granted", "--output": f"s3://{DATA}/echo/caller.txt"})
+    role = f"role arn:aws:iam::{TARGET}:role/{ROLE}"
+
+    allowed = wait_for_end(aws, "caller", glue.start_job_run(JobName="caller")["JobRunId"])
+    assert allowed["JobRunState"] == "SUCCEEDED", allowed.get("ErrorMessage")
+    assert aws("s3").get_object(Bucket=DATA, Key="echo/caller.txt")["Body"].read() == b"done"
+
+    other_table = glue.start_job_run(JobName="caller", Arguments={"--table": "other"})["JobRunId"]
+    refused = wait_for_end(aws, "caller", other_table)
+    assert refused["JobRunState"] == "FAILED"
+    assert refused["ErrorMessage"] == (
+        "botocore.errorfactory.AccessDeniedException: An error occurred (AccessDeniedException) when calling the "
+        f"GetTable operation: {role} may not glue:GetTable on arn:aws:glue:{REGION}:{TARGET}:table/lake/other "
+        "(implicit deny)"
+    )
+
+    elsewhere = glue.start_job_run(JobName="caller", Arguments={"--output": f"s3://{DATA}/forbidden/caller.txt"})
+    refused = wait_for_end(aws, "caller", elsewhere["JobRunId"])
+    assert refused["JobRunState"] == "FAILED"
+    assert refused["ErrorMessage"] == (
+        "botocore.errorfactory.AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation: "
+        f"{role} may not s3:PutObject on arn:aws:s3:::{DATA}/forbidden/caller.txt (implicit deny)"
+    )
+    assert "Contents" not in aws("s3").list_objects_v2(Bucket=DATA, Prefix="forbidden/")
+
+
 @pytest.mark.parametrize(
     ("name", "script", "message"),
     [
@@ -378,6 +465,7 @@ def test_stopping_the_emulator_stops_its_runs(tmp_path: Path) -> None:
 
         client("s3").create_bucket(Bucket=DATA, CreateBucketConfiguration={"LocationConstraint": REGION})
         client("s3").create_bucket(Bucket=CODE, CreateBucketConfiguration={"LocationConstraint": REGION})
+        create_role(client)
         create_job(client, "left-running", BLOCKING.format(version="S"), arguments={"--bucket": DATA})
         run_id = client("glue").start_job_run(JobName="left-running")["JobRunId"]
         started = json.loads(wait_for_object(client, f"{run_id}/started"))
@@ -467,6 +555,21 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
         f"may not s3:PutObject on arn:aws:s3:::{DATA}/spark/elsewhere/"
     )
     assert not s3.list_objects_v2(Bucket=DATA, Prefix="spark/elsewhere/").get("Contents")
+    # So does a read: Spark opened an object the role may not get (the folder it listed is recorded, not checked).
+    s3.put_object(Bucket=DATA, Key="spark/secret/d.json", Body=b'{"id": 6, "name": "eve"}\n')
+    run_id = aws("glue").start_job_run(
+        JobName="spark-events",
+        Arguments={"--input": f"s3://{DATA}/spark/secret/", "--job-bookmark-option": "job-bookmark-disable"},
+    )["JobRunId"]
+    refused = wait_for_end(aws, "spark-events", run_id, limit_s=300)
+    assert refused["JobRunState"] == "FAILED"
+    assert refused["ErrorMessage"] == (
+        f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} may not s3:GetObject on "
+        f"arn:aws:s3:::{DATA}/spark/secret/d.json: implicit deny"
+    )
+    reads = (emulator.glue_workdir / "runs" / TARGET / REGION / "spark-events" / run_id / "reads.txt").read_text()
+    listed = f"LIST s3://{DATA}/spark/secret/ (recorded, not checked)"
+    assert {f"GET s3://{DATA}/spark/secret/d.json", listed} <= set(reads.splitlines())
     bookmark = json.loads((emulator.glue_workdir / "bookmarks" / TARGET / REGION / "spark-events.json").read_text())
     assert sorted(bookmark["contexts"]["events"]["files"]) == [
         f"s3://{DATA}/spark/in/a.json",

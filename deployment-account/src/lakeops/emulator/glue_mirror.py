@@ -158,6 +158,28 @@ class S3Mirror:
                 result.deleted.append(url)
         return result
 
+    def url_of(self, path: Path, *, folder: bool = False) -> str | None:
+        """The `s3://` URL of a mirrored path (a folder's ends in `/`), or None: not in a mounted bucket, or a
+        Hadoop checksum file (not an object)."""
+        try:
+            parts = path.relative_to(self.root).parts
+        except ValueError:
+            return None
+        if not parts or parts[0] not in self.buckets or (not folder and _CHECKSUM.match(parts[-1])):
+            return None
+        key = "/".join(parts[1:])
+        if folder:
+            return f"s3://{parts[0]}/{key}/" if key else f"s3://{parts[0]}/"
+        return f"s3://{parts[0]}/{key}" if key else None
+
+    def mirrored(self, url: str) -> bool:
+        """Whether `url` (an object, or a folder ending in `/`) was in S3 when the run started: an object
+        mirrored then, or a folder holding one."""
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not url.endswith("/"):
+            return (bucket, key) in self._snapshot
+        return any(name == bucket and held.startswith(key) for name, held in self._snapshot)
+
 
 def _local_path(folder: Path, key: str) -> Path | None:
     parts = key.removesuffix("/").split("/")

@@ -1,4 +1,4 @@
-"""What an emulated Glue run's Spark writes may touch: the job role's identity policies, as IAM would decide.
+"""What an emulated Glue run's Spark reads and writes may touch: the job role's identity policies, as IAM would decide.
 
 moto evaluates no IAM policy, so a job whose role lacks a grant would write anyway. Spark's writes reach S3
 only through the emulated run's mirror (`glue_mirror`), so they are checked there, before anything is
@@ -7,17 +7,22 @@ each deleted one `s3:DeleteObject`, under the statements of the role's inline an
 as deployed in the emulator, evaluated by `lake_pipelines.iam_eval` (explicit deny wins, no allow denies).
 A write the role may not make is not written back, and the run fails naming the action and the resource.
 
-What this does not check, and why: reads (the mirror copies whole buckets before the run and cannot see
-which files Spark opened), the calls the job makes through boto3 (the catalog, a manifest written with the
-SDK: they go to moto, which evaluates nothing), the permissions boundary (that every role fits inside it is
-proven from the templates by the stage tests), KMS key policies, and condition keys: a condition on a key
-this check cannot know keeps an Allow from applying, so it is reported rather than passed.
+The calls the job makes through boto3 (the catalog, a manifest written with the SDK) are checked as they are
+made, by `run_calls`. Spark's reads are checked once the run ends (`denied_reads`: s3:GetObject on each object
+it opened, as `read_watch` saw them). What this does not check, and why: Spark's listings (s3:ListBucket).
+`read_watch` reports the folders opened, and the run keeps them in its `reads.txt`; but in one rehearsal it
+reported every folder of the mirror listed during a run whose job lists two prefixes, by an opener not
+identified (a second rehearsal, traced, did not repeat it), so listings are recorded, not enforced. The job's
+own boto3 listings are checked (`run_calls`). Nor checked: metadata requests (a HEAD or a `getFileStatus`
+opens no file), the permissions boundary (that every role fits inside it is proven from the templates by the
+stage tests), KMS key policies, and condition keys: a condition on a key this check cannot know keeps an Allow
+from applying, so it is reported rather than passed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -51,13 +56,27 @@ def denied_writes(
 ) -> dict[str, str]:
     """For each `s3://bucket/key` the statements do not allow to put (or to delete), why: `<action> on <arn>:
     <decision>`, and the condition keys that kept an Allow from applying."""
+    return _denied(
+        statements,
+        [("s3:PutObject", url) for url in puts] + [("s3:DeleteObject", url) for url in deletes],
+        partition,
+    )
+
+
+def denied_reads(statements: Iterable[Mapping[str, Any]], partition: str, gets: Iterable[str]) -> dict[str, str]:
+    """The same for reads: each object URL in `gets` needs s3:GetObject on it."""
+    return _denied(statements, [("s3:GetObject", url) for url in gets], partition)
+
+
+def _denied(
+    statements: Iterable[Mapping[str, Any]], requests: Sequence[tuple[str, str]], partition: str
+) -> dict[str, str]:
     rules = list(statements)
     denied = {}
-    for action, urls in (("s3:PutObject", puts), ("s3:DeleteObject", deletes)):
-        for url in urls:
-            arn = f"arn:{partition}:s3:::{url.removeprefix('s3://')}"
-            decision = evaluate(rules, Request(action, arn, undecidable=lambda key: True))
-            if not decision.allowed:
-                undecided = f" (conditions on {', '.join(decision.undecided)})" if decision.undecided else ""
-                denied[url] = f"{action} on {arn}: {decision.decision.value}{undecided}"
+    for action, url in requests:
+        arn = f"arn:{partition}:s3:::{url.removeprefix('s3://')}"
+        decision = evaluate(rules, Request(action, arn, undecidable=lambda key: True))
+        if not decision.allowed:
+            undecided = f" (conditions on {', '.join(decision.undecided)})" if decision.undecided else ""
+            denied[url] = f"{action} on {arn}: {decision.decision.value}{undecided}"
     return denied

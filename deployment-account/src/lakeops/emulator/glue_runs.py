@@ -20,17 +20,25 @@ moto records a run and executes nothing; its state advances by moto's state mana
    process group is killed), with `StartedOn`, `CompletedOn` and `ExecutionTime`.
 
 Each run keeps its files under `<workdir>/runs/<account>/<region>/<job>/<run id>/`: the script and Python
-files it ran, `output.log` and `error.log` (Glue's output and error streams), its Spark configuration.
+files it ran, `output.log` and `error.log` (Glue's output and error streams), its Spark configuration, the
+reads of its Spark (`reads.txt`, see below) and the calls its role was refused (`denied-calls.log`).
 Bookmarks are kept per job name under `<workdir>/bookmarks/<account>/<region>/` (see
 `glue_runtime/awsglue/job.py`).
 
 Spark's writes are checked against the job role's policies before they reach S3 (`glue_permissions`): a write
-the role may not make fails the run with AccessDenied naming the action and the object. Not emulated: the
-permission checks of the job's other calls (reads, boto3 calls: moto evaluates none), the StopJobRun API (a
-run is stopped only by `stop`, which a Step Functions `.sync` task whose execution stops calls), retries
-(`MaxRetries`), run queuing, workers and capacity, continuous logging to CloudWatch Logs, Python modules
-from `--additional-python-modules`. Until `configure` is called (the server does it at start) moto's own
-behaviour stays: the run is recorded and nothing runs.
+the role may not make fails the run with AccessDenied naming the action and the object. So are its reads, seen
+by an inotify watch on the mirror (`read_watch`): each object opened needs s3:GetObject (the folders it lists
+are recorded in the run's `reads.txt`, not checked: see `glue_permissions`). A refused read of what was in S3
+before the run fails it and nothing is written back; a refused read of what the run wrote itself counts only
+when its writes were allowed. Where inotify cannot be used (not Linux), reads go unchecked and the run's
+`reads-not-checked.txt` says why. The job's own calls (boto3, with the run's credentials) are authorized by
+the same policies as they are made (`run_calls`): a call the role may not make is answered with AccessDenied,
+as AWS answers it, and kept in the run's `denied-calls.log`.
+
+Not emulated: the StopJobRun API (a run is stopped only by `stop`, which a Step Functions `.sync` task whose
+execution stops calls), retries (`MaxRetries`), run queuing, workers and capacity, continuous logging to
+CloudWatch Logs, Python modules from `--additional-python-modules`. Until `configure` is called (the server
+does it at start) moto's own behaviour stays: the run is recorded and nothing runs.
 """
 
 from __future__ import annotations
@@ -55,8 +63,9 @@ from moto.core.utils import utcnow
 from moto.glue.exceptions import ConcurrentRunsExceededException
 from moto.glue.models import FakeJob, FakeJobRun
 
-from lakeops.emulator import glue_permissions
+from lakeops.emulator import glue_permissions, read_watch, run_calls
 from lakeops.emulator.glue_mirror import S3Mirror, buckets_named
+from lakeops.emulator.read_watch import Reads, ReadWatch
 
 RUNTIME_DIR = Path(__file__).parent / "glue_runtime"
 LAUNCHER = RUNTIME_DIR / "launch.py"
@@ -119,6 +128,7 @@ def apply() -> None:
         job: Any = FakeJob
         _original_start = job.start_job_run
         job.start_job_run = _start_job_run
+        run_calls.apply()
 
 
 def stop_all() -> None:
@@ -363,27 +373,80 @@ def _fetch(account: str, region: str, url: str, folder: Path) -> Path:
 
 
 def _execute(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime) -> None:
-    """The run's thread: mirror the data, run the process to its end or timeout, write back, then report."""
+    """The run's thread: mirror the data, run the process to its end or timeout, check what it read, write back,
+    then report."""
     mirror = S3Mirror(plan.run_dir / "s3", account=plan.account, region=plan.region)
     state: str
     message: str | None
+    reads: Reads | None = None
     try:
         mirror.download(plan.data_buckets)
-        state, message = _run_process(run, plan, runtime, mirror)
+        watch = _watch_reads(mirror, plan)
+        try:
+            state, message = _run_process(run, plan, runtime, mirror)
+        finally:
+            reads = watch.stop() if watch is not None else None
     except Exception as exc:  # the emulator's own failure: the run fails with the reason, the server goes on
         state, message = "FAILED", f"emulated Glue could not run the job: {exc}"
+    # Reads of what was in S3 before the run come first: on Glue a refused read fails the job before it writes
+    # what it read. Reads of what the run wrote itself happen after those writes, so they count only when every
+    # write was allowed (a refused write fails the job before it could read the object back).
     try:
-        synced = mirror.upload_changes(refuse=_role_refusals(plan))
-    except Exception as exc:  # what Spark wrote did not reach S3: the run cannot count as succeeded
-        if state == "SUCCEEDED":
-            state, message = "FAILED", f"emulated Glue could not write Spark's output to S3: {exc}"
+        inputs, own_outputs = _refused_reads(plan, mirror, reads) if reads is not None else ([], [])
+    except Exception as exc:  # the role's policies could not be read: nothing the run did can be shown allowed
+        inputs, own_outputs = [f"any read (its policies could not be evaluated: {exc})"], []
+    if inputs:
+        state, message = "FAILED", _access_denied(plan, inputs)
     else:
-        if synced.denied:
+        try:
+            synced = mirror.upload_changes(refuse=_role_refusals(plan))
+        except Exception as exc:  # what Spark wrote did not reach S3: the run cannot count as succeeded
+            if state == "SUCCEEDED":
+                state, message = "FAILED", f"emulated Glue could not write Spark's output to S3: {exc}"
+        else:
             # On Glue the write itself fails with S3's AccessDenied and the job with it.
-            more = f" (and {len(synced.denied) - 1} more)" if len(synced.denied) > 1 else ""
-            state, message = "FAILED", f"AccessDenied: role {plan.role} may not {synced.denied[0]}{more}"
+            if synced.denied or own_outputs:
+                state, message = "FAILED", _access_denied(plan, synced.denied or own_outputs)
     shutil.rmtree(mirror.root, ignore_errors=True)
     run.finish(state, message)
+
+
+def _watch_reads(mirror: S3Mirror, plan: _Plan) -> ReadWatch | None:
+    """A watch on the mirror for the run's reads; None (and why, in the run's `reads-not-checked.txt`) where
+    inotify cannot be used, on a machine that is not Linux."""
+    why = read_watch.available()
+    watch = ReadWatch(mirror.root) if why is None else None
+    if watch is not None:
+        try:
+            watch.start()
+        except (OSError, RuntimeError) as exc:
+            why, watch = str(exc), None
+    if why is not None:
+        (plan.run_dir / "reads-not-checked.txt").write_text(f"{why}\n")
+    return watch
+
+
+def _refused_reads(plan: _Plan, mirror: S3Mirror, reads: Reads) -> tuple[list[str], list[str]]:
+    """Spark's reads of this run (objects opened) that the job role may not make: (of what was in
+    S3 when the run started, of what the run wrote itself)."""
+    from moto.utilities.utils import get_partition
+
+    if not reads.complete:
+        (plan.run_dir / "reads-not-checked.txt").write_text("".join(f"{gap}\n" for gap in reads.gaps))
+    gets = sorted(url for url in (mirror.url_of(path) for path in reads.files) if url)
+    listed = sorted(url for url in (mirror.url_of(path, folder=True) for path in reads.folders) if url)
+    seen = [f"GET {url}\n" for url in gets] + [f"LIST {url} (recorded, not checked)\n" for url in listed]
+    (plan.run_dir / "reads.txt").write_text("".join(seen))
+    partition = get_partition(plan.region)
+    statements = glue_permissions.role_statements(plan.account, partition, plan.role)
+    refused = glue_permissions.denied_reads(statements, partition, gets)
+    inputs = [why for url, why in refused.items() if mirror.mirrored(url)]
+    return inputs, [why for url, why in refused.items() if not mirror.mirrored(url)]
+
+
+def _access_denied(plan: _Plan, refusals: list[str]) -> str:
+    more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+    return f"AccessDenied: role {plan.role} may not {refusals[0]}{more}"
 
 
 def _run_process(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, mirror: S3Mirror) -> tuple[str, str | None]:
@@ -394,6 +457,20 @@ def _run_process(run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, mirror:
     conf = {**SPARK_DEFAULTS, **mirror.spark_conf()}
     (conf_dir / "spark-defaults.conf").write_text("".join(f"{key} {value}\n" for key, value in conf.items()))
     env = _child_env(plan, runtime, conf_dir)
+    access_key = env["AWS_ACCESS_KEY_ID"]
+    session = run_calls.RunSession(role_arn=_role_arn(plan), run_id=run.job_run_id)
+    run_calls.register(access_key, session)
+    try:
+        return _wait_for_process(run, plan, runtime, env, work)
+    finally:
+        run_calls.unregister(access_key)
+        if session.denied:
+            (plan.run_dir / "denied-calls.log").write_text("".join(f"{why}\n" for why in session.denied))
+
+
+def _wait_for_process(
+    run: EmulatedJobRun, plan: _Plan, runtime: GlueRuntime, env: dict[str, str], work: Path
+) -> tuple[str, str | None]:
     timeout_s = plan.timeout_minutes * runtime.minute_s
     if run.stop_requested:
         return "STOPPED", None
@@ -479,16 +556,22 @@ def _role_credentials(plan: _Plan) -> Any:
     from moto.sts.models import sts_backends
     from moto.utilities.utils import get_partition
 
-    partition = get_partition(plan.region)
-    role_arn = plan.role if plan.role.startswith("arn:") else f"arn:{partition}:iam::{plan.account}:role/{plan.role}"
-    return sts_backends[plan.account][partition].assume_role(
+    return sts_backends[plan.account][get_partition(plan.region)].assume_role(
         region_name=plan.region,
         role_session_name=SESSION_NAME,
-        role_arn=role_arn,
+        role_arn=_role_arn(plan),
         policy="",
         duration=min(43200, max(900, plan.timeout_minutes * 60)),
         external_id="",
     )
+
+
+def _role_arn(plan: _Plan) -> str:
+    from moto.utilities.utils import get_partition
+
+    if plan.role.startswith("arn:"):
+        return plan.role
+    return f"arn:{get_partition(plan.region)}:iam::{plan.account}:role/{plan.role}"
 
 
 def _error_message(run_dir: Path, code: int) -> str:

@@ -13,7 +13,7 @@ role's trust policy (whether the service may assume it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from lake_pipelines.iam_eval import Request, UnsupportedPolicy, evaluate
 from lakeops.emulator import glue_permissions
@@ -30,9 +30,16 @@ def arn_partition(arn: str) -> str:
     return parts[1] if len(parts) == 6 and parts[1] else "aws"
 
 
-def denial(role_arn: str | None, requests: Iterable[tuple[str, str]]) -> str | None:
+def denial(
+    role_arn: str | None,
+    requests: Iterable[tuple[str, str]],
+    *,
+    context: Mapping[str, Sequence[str]] | None = None,
+) -> str | None:
     """None when the role may make every (action, resource) request; otherwise why not, naming the first one
-    it may not make: `AccessDenied: role <arn> may not <action> on <resource> (<decision>)`."""
+    it may not make: `AccessDenied: role <arn> may not <action> on <resource> (<decision>)`. `context` holds the
+    condition keys the requests carry; any other key a condition names is one this check cannot know."""
+    known = {key.lower(): list(values) for key, values in (context or {}).items()}
     if not role_arn:
         return "AccessDenied: no role to act with"
     account = arn_account(role_arn)
@@ -45,7 +52,9 @@ def denial(role_arn: str | None, requests: Iterable[tuple[str, str]]) -> str | N
     for action, resource in requests:
         refused = f"AccessDenied: role {role_arn} may not {action} on {resource}"
         try:
-            decision = evaluate(statements, Request(action, resource, undecidable=lambda key: True))
+            decision = evaluate(
+                statements, Request(action, resource, known, undecidable=lambda key: key.lower() not in known)
+            )
         except UnsupportedPolicy as exc:
             return f"{refused} (its policy cannot be evaluated: {exc})"
         if not decision.allowed:
