@@ -84,7 +84,7 @@ def test_dev_rehearsal_passes_and_reports_what_it_created(dev_rehearsal: subproc
 @pytest.mark.long
 def test_each_repository_installs_alone_from_the_package_index(dev_rehearsal: subprocess.CompletedProcess[str]) -> None:
     out = dev_rehearsal.stdout
-    assert "package index holds gluelake-config 0.1.0, gluelake-pipelines 0.1.0" in out
+    assert "package index holds gluelake-config 0.2.0, gluelake-pipelines 0.2.0" in out
     # the pipeline's install phase, verbatim, once per repository: login first, then pip
     assert out.count("$ aws codeartifact login --tool pip --domain acme-lake-packages") == 2
     assert out.count("$ python -m pip install --disable-pip-version-check --no-input -r requirements.txt") == 2

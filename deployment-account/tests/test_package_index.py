@@ -152,7 +152,7 @@ def test_botocore_reaches_the_api_through_the_service_endpoint_variable(
     listed = client.list_package_versions(
         domain=DOMAIN, domainOwner=OWNER, repository=REPOSITORY, format="pypi", package="GlueLake_Config"
     )
-    assert [(v["version"], v["status"]) for v in listed["versions"]] == [("0.1.0", "Published")]
+    assert [(v["version"], v["status"]) for v in listed["versions"]] == [(config_wheel.version, "Published")]
 
 
 @pytest.mark.usefixtures("aws_env")
@@ -218,12 +218,12 @@ def test_a_published_wheel_is_listed_with_its_sha256_and_downloads(index: Packag
     status, _headers, content = get(urljoin(page_url, link), token)
     assert status == 200 and hashlib.sha256(content).hexdigest() == config_wheel.sha256
     assert get(urljoin(page_url, link))[0] == 401  # files need the token too
-    assert index.published() == {"gluelake-config": ["0.1.0"]}
+    assert index.published() == {"gluelake-config": [config_wheel.version]}
 
 
 def test_an_existing_version_is_a_conflict(index: PackageIndex, config_wheel: Wheel) -> None:
     publish(index, config_wheel)
-    with pytest.raises(ReleaseError, match=r"gluelake-config 0\.1\.0.*HTTP 409"):
+    with pytest.raises(ReleaseError, match=rf"gluelake-config {re.escape(config_wheel.version)}.*HTTP 409"):
         publish(index, config_wheel)
     with pytest.raises(ReleaseError, match="refused the authorization token"):
         upload(config_wheel, index.repository_endpoint, "not-issued")
@@ -389,7 +389,7 @@ def test_a_fresh_venv_logs_in_and_installs_the_published_config(
 
     python = str(venv / "bin" / "python")
     install = subprocess.run(
-        [python, "-m", "pip", "install", "gluelake-config==0.1.0"],
+        [python, "-m", "pip", "install", f"gluelake-config=={config_wheel.version}"],
         env=env,
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ does in the DevOps workspace); it is skipped where they are not checked out besi
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import shutil
 import tempfile
@@ -27,10 +28,9 @@ CONFIG = example_config()
 DOMAIN = lake_names(CONFIG).package_domain
 REPOSITORY = lake_names(CONFIG).package_repository
 OWNER = CONFIG.deployment.account
-WHEELS = {
-    "gluelake-config": "gluelake_config-0.1.0-py3-none-any.whl",
-    "gluelake-pipelines": "gluelake_pipelines-0.1.0-py3-none-any.whl",
-}
+# The versions the workspace's sources carry (installed from them, editable, in the workspace).
+VERSIONS = {name: importlib.metadata.version(name) for name in ("gluelake-config", "gluelake-pipelines")}
+WHEELS = {name: f"{name.replace('-', '_')}-{version}-py3-none-any.whl" for name, version in VERSIONS.items()}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -102,7 +102,7 @@ def test_build_writes_both_wheels_carrying_the_config_file(built: Path) -> None:
     with zipfile.ZipFile(built / WHEELS["gluelake-pipelines"]) as archive:
         assert "lake_pipelines/policies/cfn-execution.json" in archive.namelist()
     requires = read_wheel(built / WHEELS["gluelake-pipelines"]).requires_dist
-    assert "gluelake-config==0.1.0" in requires
+    assert f"gluelake-config=={VERSIONS['gluelake-config']}" in requires
 
 
 def test_build_refuses_a_missing_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -142,8 +142,8 @@ def test_publish_uploads_each_wheel_then_refuses_the_same_versions(
     code, out, err = publish(capsys, wheels, "--yes")
     assert code == 0, err
     assert f"2 wheel(s) → repository {REPOSITORY} in domain {DOMAIN} (account {OWNER}" in out
-    assert "gluelake-config 0.1.0" in out and "gluelake-pipelines 0.1.0" in out
-    assert index.published() == {"gluelake-config": ["0.1.0"], "gluelake-pipelines": ["0.1.0"]}
+    assert all(f"{name} {version}" in out for name, version in VERSIONS.items())
+    assert index.published() == {name: [version] for name, version in VERSIONS.items()}
     for project, filename in WHEELS.items():
         assert (index.storage / project / filename).read_bytes() == (wheels / filename).read_bytes()
     [token] = index.issued_tokens
@@ -151,8 +151,8 @@ def test_publish_uploads_each_wheel_then_refuses_the_same_versions(
 
     code, out, err = publish(capsys, wheels, "--yes")
     assert code == 1
-    assert f"gluelake-config 0.1.0 already exists in repository {REPOSITORY}" in err
-    assert f"gluelake-pipelines 0.1.0 already exists in repository {REPOSITORY}" in err
+    for name, version in VERSIONS.items():
+        assert f"{name} {version} already exists in repository {REPOSITORY}" in err
     assert "nothing uploaded" in err
     assert index.counts()["upload"] == 2
     assert len(index.issued_tokens) == 1  # a refused publish never asks for a token
@@ -167,8 +167,8 @@ def test_publish_refuses_when_one_version_exists(
     assert publish(capsys, only_config, "--yes")[0] == 0
     code, _out, err = publish(capsys, wheels, "--yes")
     assert code == 1
-    assert "gluelake-config 0.1.0 already exists" in err and "gluelake-pipelines" not in err
-    assert index.published() == {"gluelake-config": ["0.1.0"]}  # the new pipelines wheel waits too
+    assert f"gluelake-config {VERSIONS['gluelake-config']} already exists" in err and "gluelake-pipelines" not in err
+    assert index.published() == {"gluelake-config": [VERSIONS["gluelake-config"]]}  # the new pipelines wheel waits too
 
 
 def test_skip_existing_publishes_only_what_is_new_and_then_nothing(
@@ -180,8 +180,8 @@ def test_skip_existing_publishes_only_what_is_new_and_then_nothing(
     assert publish(capsys, only_config, "--yes")[0] == 0
     code, out, err = publish(capsys, wheels, "--yes", "--skip-existing")
     assert code == 0, err
-    assert "skipped, already published: gluelake-config 0.1.0" in out
-    assert index.published() == {"gluelake-config": ["0.1.0"], "gluelake-pipelines": ["0.1.0"]}
+    assert f"skipped, already published: gluelake-config {VERSIONS['gluelake-config']}" in out
+    assert index.published() == {name: [version] for name, version in VERSIONS.items()}
     code, out, _ = publish(capsys, wheels, "--yes", "--skip-existing")
     assert (code, out.splitlines()[-1]) == (0, "release publish: nothing new to publish")
     assert index.counts()["upload"] == 2
