@@ -12,7 +12,8 @@ What a call needs, from the Service Authorization Reference (the resource types 
 - S3: the IAM action moto names for the request: ListBucket for a listing, GetObject for GET and HEAD of an
   object, PutObject (multipart parts too), DeleteObject, and so on, on the bucket or the object. ListBucket
   carries the condition keys `s3:prefix`, `s3:delimiter` and `s3:max-keys` of the query. DeleteObjects (the
-  bulk delete) is authorized per object: each key needs s3:DeleteObject, and a refused key fails the request.
+  bulk delete) is authorized per object: each key needs s3:DeleteObject. One refused key makes every key of
+  the request answer AccessDenied (moto deletes all of them or none); S3 would delete the others.
 - Glue Data Catalog: a table operation needs the catalog, the database and the table; a database operation
   the catalog and the database ("Specifying AWS Glue resource ARNs", Developer Guide).
 - Glue jobs and their runs: the job. DynamoDB: the table.
