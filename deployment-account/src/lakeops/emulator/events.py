@@ -185,17 +185,13 @@ def object_created_event(account_id: str, bucket: Any, key: Any, reason: str) ->
         obj["version-id"] = key.version_id
     # Increasing per event, as S3's sequencer orders the events of one key.
     obj["sequencer"] = f"{time.time_ns():016X}{next(_sequence):04X}"
-    now = time.time()
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": account_id,
-        "time": now,  # moto's internal form (seconds); targets see ISO 8601 (`as_delivered`)
-        "region": bucket.region_name,
-        "resources": [bucket.arn],
-        "detail": {
+    return service_event(
+        "aws.s3",
+        "Object Created",
+        account=account_id,
+        region=bucket.region_name,
+        resources=[bucket.arn],
+        detail={
             "version": "0",
             "bucket": {"name": bucket.name},
             "object": obj,
@@ -204,6 +200,24 @@ def object_created_event(account_id: str, bucket: Any, key: Any, reason: str) ->
             "source-ip-address": "127.0.0.1",
             "reason": reason,
         },
+    )
+
+
+def service_event(
+    source: str, detail_type: str, *, account: str, region: str, resources: list[str], detail: dict[str, Any]
+) -> dict[str, Any]:
+    """The envelope of an event an AWS service sends to the default bus, in moto's internal form."""
+    now = time.time()
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": now,  # moto's internal form (seconds); targets see ISO 8601 (`as_delivered`)
+        "region": region,
+        "resources": resources,
+        "detail": detail,
         "ingestion-time": now,
     }
 

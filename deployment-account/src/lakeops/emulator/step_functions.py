@@ -618,16 +618,11 @@ def status_change_event(execution: Any, status: str | None) -> dict[str, Any]:
         detail["error"] = execution.error
     if ended and execution.cause is not None:
         detail["cause"] = execution.cause
-    now = time.time()
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": execution.account_id,
-        "time": now,
-        "region": execution.region_name,
-        "resources": [execution.exec_arn],
-        "detail": detail,
-        "ingestion-time": now,
-    }
+    return events.service_event(
+        "aws.states",
+        "Step Functions Execution Status Change",
+        account=execution.account_id,
+        region=execution.region_name,
+        resources=[execution.exec_arn],
+        detail=detail,
+    )
