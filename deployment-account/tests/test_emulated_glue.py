@@ -61,58 +61,33 @@ def create_role(client: Aws) -> None:
             }
         ),
     )
-    # What the Spark test's job may write (Spark's writes are checked against the role's policies)
+    # What the test jobs may do: Spark's writes and reads and the scripts' boto3 calls are all checked against it.
+    statements: list[dict[str, Any]] = [
+        {"Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"arn:aws:s3:::{DATA}/spark/out/*"},
+        {
+            "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::{DATA}/{k}" for k in ("echo/*", "spark/in/*", "spark/out/*")],
+        },
+        {"Action": "s3:PutObject", "Resource": [f"arn:aws:s3:::{DATA}/{k}" for k in ("echo/*", "jr_*", "spark/jr_*")]},
+        {
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{DATA}",
+            "Condition": {"StringLike": {"s3:prefix": ["*/release", "spark/in/*", "spark/out/*"]}},
+        },
+        {
+            "Action": "glue:GetTable",
+            "Resource": [
+                f"arn:aws:glue:{REGION}:{TARGET}:catalog",
+                f"arn:aws:glue:{REGION}:{TARGET}:database/lake",
+                f"arn:aws:glue:{REGION}:{TARGET}:table/lake/granted",
+            ],
+        },
+    ]
     client("iam").put_role_policy(
         RoleName=ROLE,
-        PolicyName="spark-output",
+        PolicyName="test-jobs",
         PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["s3:PutObject", "s3:DeleteObject"],
-                        "Resource": f"arn:aws:s3:::{DATA}/spark/out/*",
-                    }
-                ],
-            }
-        ),
-    )
-    # What the scripts' own boto3 calls may do (they are checked against the role's policies too)
-    client("iam").put_role_policy(
-        RoleName=ROLE,
-        PolicyName="script-calls",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "s3:GetObject",
-                        "Resource": [f"arn:aws:s3:::{DATA}/{key}" for key in ("echo/*", "spark/in/*", "spark/out/*")],
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "s3:PutObject",
-                        "Resource": [f"arn:aws:s3:::{DATA}/{key}" for key in ("echo/*", "jr_*", "spark/jr_*")],
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "s3:ListBucket",
-                        "Resource": f"arn:aws:s3:::{DATA}",
-                        "Condition": {"StringLike": {"s3:prefix": ["*/release", "spark/in/*", "spark/out/*"]}},
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "glue:GetTable",
-                        "Resource": [
-                            f"arn:aws:glue:{REGION}:{TARGET}:catalog",
-                            f"arn:aws:glue:{REGION}:{TARGET}:database/lake",
-                            f"arn:aws:glue:{REGION}:{TARGET}:table/lake/granted",
-                        ],
-                    },
-                ],
-            }
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **statement} for statement in statements]}
         ),
     )
 

@@ -37,3 +37,20 @@ def assert_same_rows(actual: Any, expected: Any) -> None:
 @pytest.fixture(scope="session")
 def same_rows() -> Callable[[Any, Any], None]:
     return assert_same_rows
+
+
+def create_audit_table(dynamodb: Any, name: str) -> None:
+    """The audit table as the shared stack declares it (`etl_jobs.shared_stack`): job_name, then run_id."""
+    keys = [("job_name", "HASH"), ("run_id", "RANGE")]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture(scope="session")
+def audit_table() -> Callable[[Any, str], None]:
+    """Creates the audit table in a (moto) DynamoDB client: `audit_table(client, name)`."""
+    return create_audit_table

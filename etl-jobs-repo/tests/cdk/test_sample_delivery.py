@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,9 @@ class S3WithEvents:
 
 
 @pytest.fixture
-def lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def lake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, audit_table: Callable[[Any, str], None]
+) -> Iterator[dict[str, Any]]:
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(variable, "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -146,18 +148,7 @@ def lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, 
             clients["s3"].create_bucket(Bucket=f"lake-{zone}", CreateBucketConfiguration={"LocationConstraint": REGION})
             clients["ssm"].put_parameter(Name=NAMES.bucket_name(zone), Value=f"lake-{zone}", Type="String")
         clients["ssm"].put_parameter(Name=NAMES.audit_table_name, Value=AUDIT_TABLE, Type="String")
-        clients["dynamodb"].create_table(
-            TableName=AUDIT_TABLE,
-            KeySchema=[
-                {"AttributeName": "job_name", "KeyType": "HASH"},
-                {"AttributeName": "run_id", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "job_name", "AttributeType": "S"},
-                {"AttributeName": "run_id", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        audit_table(clients["dynamodb"], AUDIT_TABLE)
         for group, jobs in GROUP_JOBS.items():
             for job in jobs:
                 clients["glue"].create_job(

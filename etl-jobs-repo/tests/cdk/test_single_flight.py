@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +104,14 @@ def with_stand_ins(definition: dict[str, Any], failing_job: str | None = None) -
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws(monkeypatch: pytest.MonkeyPatch, audit_table: Callable[[Any, str], None]) -> Iterator[dict[str, Any]]:
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(variable, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients = {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "stepfunctions", "sns", "s3")}
-        clients["dynamodb"].create_table(
-            TableName=AUDIT_TABLE,
-            KeySchema=[
-                {"AttributeName": "job_name", "KeyType": "HASH"},
-                {"AttributeName": "run_id", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "job_name", "AttributeType": "S"},
-                {"AttributeName": "run_id", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        audit_table(clients["dynamodb"], AUDIT_TABLE)
         clients["sns"].create_topic(Name="alarms")
         for zone in CONFIG.zones:
             clients["s3"].create_bucket(Bucket=f"lake-{zone}", CreateBucketConfiguration={"LocationConstraint": REGION})
