@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from lake_pipelines import buildspec
 from lakeops.rehearsal import pipeline_steps
-from lakeops.rehearsal.flow import _split_guard
+from lakeops.rehearsal.flow import _split_guard, _unchecked_reads
 
 GUARD = buildspec.promotion_guard_commands("acme-lake-infra-dev-pipeline", "dev", "test", "eu-west-1")
 PROTECT = buildspec.termination_protection_commands("arn:aws:iam::4:role/r", "eu-west-1", ["a", "b"])
@@ -53,3 +54,22 @@ def test_the_contract_check_is_read_only_where_the_stage_has_one(tmp_path: Path)
     assert pipeline_steps.contract_check_step(_template(tmp_path, protected=False), "Prod") is None
     step = pipeline_steps.contract_check_step(_template(tmp_path, protected=True), "Prod")
     assert step is not None and list(step.build) == CONTRACT
+
+
+def test_runs_whose_reads_went_unchecked_are_reported_not_passed_over(tmp_path: Path) -> None:
+    account = "222222222222"
+    env = SimpleNamespace(account=account)
+    context: Any = SimpleNamespace(
+        config=SimpleNamespace(env=lambda name: env), emulator=SimpleNamespace(glue_workdir=tmp_path)
+    )
+    assert _unchecked_reads(context, "dev") == []
+    for run in ("jr_1", "jr_2"):
+        folder = tmp_path / "runs" / account / "eu-west-1" / "lake-job" / run
+        folder.mkdir(parents=True)
+        (folder / "reads-not-checked.txt").write_text("not Linux (darwin)\n")
+    other = tmp_path / "runs" / "333333333333" / "eu-west-1" / "lake-job" / "jr_3"
+    other.mkdir(parents=True)
+    (other / "reads-not-checked.txt").write_text("not Linux (darwin)\n")
+
+    [line] = _unchecked_reads(context, "dev")
+    assert line.startswith("reads not checked against the job role in 2 run(s): not Linux (darwin) (")
