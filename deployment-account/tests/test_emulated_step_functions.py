@@ -503,6 +503,42 @@ def test_an_s3_get_object_task_answers_the_body_as_text_and_only_where_the_role_
     assert f"may not s3:GetObject on arn:aws:s3:::{CODE}/scripts/secret.txt" in denied["cause"]
 
 
+def test_a_retried_sync_task_starts_a_new_run_and_reports_that_run(aws: Aws, tmp_path_factory: Any) -> None:
+    """What the lake's state machines rely on for a job's max_retries (etl_jobs.orchestration.FAILED_RUN): a retry
+    of the `.sync` task is a new StartJobRun, and the task's result is the run that succeeded; a retrier with no
+    attempts listed first keeps a run that never started from being retried."""
+    marker = tmp_path_factory.mktemp("retried") / "first-attempt-ran"
+    create_job(
+        aws,
+        "sfn-flaky",
+        f"import pathlib\nmarker = pathlib.Path({str(marker)!r})\nif not marker.exists():\n"
+        "    marker.write_text('ran')\n    raise RuntimeError('executor lost')\n",
+    )
+    create_job(aws, "sfn-flaky-denied", "print('never run')\n")
+    retry = [
+        {"ErrorEquals": ["Glue.AccessDeniedException"], "MaxAttempts": 0},
+        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2},
+    ]
+    states = {
+        "Run": glue_task("sfn-flaky", ResultPath="$.run", Retry=retry, Next="Select"),
+        "Select": {"Type": "Pass", "Parameters": {"job_run_id.$": "$.run.Id"}, "End": True},
+    }
+    machine = create_machine(aws, "glue-flaky", states)
+    states["Run"]["Parameters"]["JobName"] = "sfn-flaky-denied"
+    denied_machine = create_machine(aws, "glue-flaky-denied", states, role=NO_GLUE_ROLE)
+
+    execution = run(aws, machine)
+    denied = run(aws, denied_machine)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    runs = sorted(aws("glue").get_job_runs(JobName="sfn-flaky")["JobRuns"], key=lambda r: r["StartedOn"])
+    assert [r["JobRunState"] for r in runs] == ["FAILED", "SUCCEEDED"]
+    assert json.loads(execution["output"])["job_run_id"] == runs[1]["Id"]
+    assert denied["status"] == "FAILED" and denied["error"] == "Glue.AccessDeniedException"
+    history = aws("stepfunctions").get_execution_history(executionArn=denied["executionArn"])["events"]
+    assert len([e for e in history if e["type"] == "TaskFailed"]) == 1  # not retried
+
+
 def test_a_retried_glue_run_gets_a_new_id_and_names_the_run_it_retries(aws: Aws) -> None:
     create_job(aws, "sfn-retried", "print('run')\n")
     glue = aws("glue")

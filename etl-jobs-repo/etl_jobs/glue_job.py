@@ -185,7 +185,9 @@ class EtlJob(Construct):
                 worker_type=glue.WorkerType[job.worker_type.replace(".", "_")], number_of_workers=job.workers
             ),
             timeout=cdk.Duration.minutes(job.timeout_minutes),
-            max_retries=job.max_retries,
+            # The job's max_retries are retries of its state machine task (orchestration.FAILED_RUN), so a retried
+            # run stays under the group's lock and its record under the run id the task reads.
+            max_retries=0,
             # A rerun while the previous run still writes would race its partition rebuild.
             max_concurrent_runs=1,
             security_configuration=glue.SecurityConfiguration.from_security_configuration_name(

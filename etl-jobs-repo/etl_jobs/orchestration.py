@@ -46,14 +46,27 @@ from datalake_config import EnvironmentNames
 from etl_jobs.layout import StackPart
 from etl_jobs.wildcards import acknowledge_role_wildcards
 
-# Transient Glue API errors worth retrying; a job that ran and failed is not retried here (the job's own
-# max_retries decides that), it is audited and reported.
+# Transient Glue API errors, retried at every run.
 GLUE_TRANSIENT_ERRORS = [
     "Glue.ConcurrentRunsExceededException",
     "Glue.ThrottlingException",
     "Glue.InternalServiceException",
     "Glue.OperationTimeoutException",
 ]
+# A job's `max_retries` are retries of its task here, not Glue's own (the job's MaxRetries stays 0, glue_job.py).
+# AWS documents neither whether a `.sync` task waits for the new run Glue starts after a failed one nor which run it
+# then reports; if it does not wait, the retry would run after the task failed, outside the group's lock, and its
+# record would be under a run id the task never sees. A retry of the task is a new StartJobRun that the task itself
+# follows: under the lock, and the id it returns is the run whose counts are read. "States.TaskFailed" in a retrier
+# matches every error but States.Timeout (Step Functions Developer Guide, "Error names"), so the errors no retry
+# mends (the run never started) come first with no attempts: the first retrier whose names match applies.
+GLUE_PERMANENT_ERRORS = [
+    "Glue.AccessDeniedException",
+    "Glue.EntityNotFoundException",
+    "Glue.InvalidInputException",
+    "States.Permissions",
+]
+FAILED_RUN = ["States.TaskFailed"]
 # The error a task of the Step Functions DynamoDB integration raises when a ConditionExpression is false: the
 # service's exception name, prefixed with "DynamoDB." (Step Functions Developer Guide, "Handling errors in Step
 # Functions workflows"; the Glue errors above follow the same rule).
@@ -232,6 +245,15 @@ class GroupStateMachine(Construct):
                 max_attempts=4,
                 jitter_strategy=sfn.JitterType.FULL,
             )
+            if job.max_retries:
+                run.add_retry(errors=GLUE_PERMANENT_ERRORS, max_attempts=0)
+                run.add_retry(
+                    errors=FAILED_RUN,
+                    interval=cdk.Duration.seconds(60),
+                    backoff_rate=2,
+                    max_attempts=job.max_retries,
+                    jitter_strategy=sfn.JitterType.FULL,
+                )
             read_counts, counts_unavailable = self._read_counts(job.name, run_records[job.name])
             record_success = self._audit(
                 f"Record success {job.name}",

@@ -331,6 +331,28 @@ def test_state_machine_runs_jobs_in_order_with_retries_catch_and_logging(built: 
     assert destination["Fn::GetAtt"][0] in group
 
 
+def test_a_jobs_max_retries_retry_its_task_not_glue_and_never_a_run_that_could_not_start(
+    built: dict[str, Any],
+) -> None:
+    """The fixture's prod overrides give conform_orders `max_retries: 2`. Glue's own retry would start a run the
+    `.sync` task may not follow (outside the lock, its record under an id the task never sees): the state machine
+    retries the task instead, and Glue's MaxRetries stays 0."""
+    prod = state_machine_definition(template(built, "prod", "group-orders"))["States"]["Run conform_orders"]
+    transient, permanent, failed_run = prod["Retry"]
+    assert "Glue.ThrottlingException" in transient["ErrorEquals"]
+    # first matching retrier applies: a run that never started (a refused call, a missing job) is not retried
+    assert "Glue.AccessDeniedException" in permanent["ErrorEquals"] and permanent["MaxAttempts"] == 0
+    assert failed_run["ErrorEquals"] == ["States.TaskFailed"] and failed_run["MaxAttempts"] == 2
+    assert failed_run["BackoffRate"] == 2 and failed_run["JitterStrategy"] == "FULL"
+    for env in ("dev", "prod"):
+        states = state_machine_definition(template(built, env, "group-orders"))["States"]
+        if env == "dev":  # max_retries 0 there: no retrier but the transient errors'
+            assert [r["ErrorEquals"] for r in states["Run conform_orders"]["Retry"]] == [transient["ErrorEquals"]]
+        for job in ("conform-orders", "daily-totals"):
+            definition = glue_job(template(built, env, "group-orders"), f"acme-lake-{env}-orders-{job}")
+            assert definition.get("MaxRetries", 0) == 0
+
+
 def test_executions_are_single_flight_a_second_one_ends_skipped_without_failing(built: dict[str, Any]) -> None:
     """The group's lock (a conditional PutItem in the audit table): taken before the first job, let go at every
     end, and an execution that finds it held asks for a rerun and succeeds as `Skipped`, with no failure
