@@ -22,6 +22,11 @@ using AWS Step Functions"):
 
 Glue's ConcurrentRunsExceededException is still retried at each run: with the lock it comes only from a run
 started outside the state machine (`etl-jobs reprocess`, the post-deploy check, the console).
+
+Not guarded: a redrive. `RedriveExecution` continues an execution from the step that did not succeed (Step
+Functions API Reference, RedriveExecution), past the step that takes the lock, which the execution let go of (or
+its status-change event released) when it ended; the redriven jobs run without it. The group's README tells
+operators to start a new execution instead.
 """
 
 from __future__ import annotations
