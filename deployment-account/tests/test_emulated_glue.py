@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lakeops.emulator.glue_runs import glue_argv, job_id
+from lakeops.emulator.glue_runs import glue_argv, group_alive, job_id, wait_for_group
 from lakeops.emulator.glue_runtime.awsglue.utils import GlueArgumentError, getResolvedOptions
 from lakeops.emulator.process import Emulator
 
@@ -192,6 +193,27 @@ def test_get_resolved_options_parses_as_glue_s_library_does() -> None:
     assert continued["job_bookmark_option"] == "job-bookmark-enable"
     with pytest.raises(RuntimeError, match="Missing option or value for --job-bookmark-to"):
         getResolvedOptions(["s.py", "--job-bookmark-option", "job-bookmark-pause", "--job-bookmark-from", "jr_1"], [])
+
+
+def test_a_run_s_process_group_is_waited_for_until_its_last_process_has_ended() -> None:
+    """Spark's JVM outlives the Python process that started it: the run (and its read watch) lasts until the
+    whole group has ended; a process still alive after the grace period is killed."""
+    lingering = subprocess.Popen(
+        ["sh", "-c", "sleep 0.6 & sleep 30 & exit 0"], start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    lingering.wait()
+    assert group_alive(lingering.pid)  # the script has ended, its children have not
+
+    started = time.monotonic()
+    wait_for_group(lingering.pid, grace_s=1.5)
+
+    assert 1.5 <= time.monotonic() - started < 10  # waited the grace period for `sleep 30`, then killed it
+    assert not group_alive(lingering.pid)
+    quick = subprocess.Popen(["sh", "-c", "sleep 0.3 & exit 0"], start_new_session=True)
+    quick.wait()
+    started = time.monotonic()
+    wait_for_group(quick.pid, grace_s=30)
+    assert 0.1 <= time.monotonic() - started < 5 and not group_alive(quick.pid)
 
 
 # --- runs in the emulator --------------------------------------------------------------------------
@@ -447,6 +469,36 @@ def test_stopping_the_emulator_stops_its_runs(tmp_path: Path) -> None:
     assert not alive(started["pid"]) and not alive(started["helper"])
 
 
+OUTLIVING = """
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# The mirrored bucket's folder, as Spark finds it (spark-defaults.conf maps s3://<bucket> to it).
+conf = (Path(os.environ["SPARK_CONF_DIR"]) / "spark-defaults.conf").read_text().splitlines()
+folder = next(line.split()[1] for line in conf if ".mounttable.glue-test-data.linkFallback" in line)
+secret = folder.removeprefix("file://") + "/outlive/secret.txt"
+# A process of the run that reads after the script has ended, as Spark's JVM may in its shutdown.
+subprocess.Popen([sys.executable, "-c", f"import time; time.sleep(0.5); open({secret!r}).read()"])
+"""
+
+
+@pytest.mark.long
+def test_a_read_by_a_process_that_outlives_the_script_is_checked(aws: Aws) -> None:
+    aws("s3").put_object(Bucket=DATA, Key="outlive/secret.txt", Body=b"not the job's")
+    create_job(aws, "outliving", OUTLIVING, arguments={"--input": f"s3://{DATA}/outlive/"})
+
+    run_id = aws("glue").start_job_run(JobName="outliving")["JobRunId"]
+    run = wait_for_end(aws, "outliving", run_id)
+
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == (
+        f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} may not s3:GetObject on "
+        f"arn:aws:s3:::{DATA}/outlive/secret.txt: implicit deny"
+    )
+
+
 SPARK_JOB = """
 import json
 import sys
@@ -530,7 +582,7 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
         f"may not s3:PutObject on arn:aws:s3:::{DATA}/spark/elsewhere/"
     )
     assert not s3.list_objects_v2(Bucket=DATA, Prefix="spark/elsewhere/").get("Contents")
-    # So does a read: Spark opened an object the role may not get (the folder it listed is recorded, not checked).
+    # So does a read: Spark opened an object the role may not get, in a folder it may not list.
     s3.put_object(Bucket=DATA, Key="spark/secret/d.json", Body=b'{"id": 6, "name": "eve"}\n')
     run_id = aws("glue").start_job_run(
         JobName="spark-events",
@@ -540,11 +592,10 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
     assert refused["JobRunState"] == "FAILED"
     assert refused["ErrorMessage"] == (
         f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} may not s3:GetObject on "
-        f"arn:aws:s3:::{DATA}/spark/secret/d.json: implicit deny"
+        f"arn:aws:s3:::{DATA}/spark/secret/d.json: implicit deny (and 1 more)"
     )
     reads = (emulator.glue_workdir / "runs" / TARGET / REGION / "spark-events" / run_id / "reads.txt").read_text()
-    listed = f"LIST s3://{DATA}/spark/secret/ (recorded, not checked)"
-    assert {f"GET s3://{DATA}/spark/secret/d.json", listed} <= set(reads.splitlines())
+    assert {f"GET s3://{DATA}/spark/secret/d.json", f"LIST s3://{DATA}/spark/secret/"} <= set(reads.splitlines())
     bookmark = json.loads((emulator.glue_workdir / "bookmarks" / TARGET / REGION / "spark-events.json").read_text())
     assert sorted(bookmark["contexts"]["events"]["files"]) == [
         f"s3://{DATA}/spark/in/a.json",

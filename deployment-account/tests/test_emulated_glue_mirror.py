@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from lakeops.emulator.glue_mirror import OVERLOAD_SCHEME, S3Mirror, buckets_named
-from lakeops.emulator.glue_permissions import denied_writes, role_statements
+from lakeops.emulator.glue_permissions import denied_reads, denied_writes, role_statements
 
 REGION = "eu-west-1"
 
@@ -146,4 +146,29 @@ def test_a_grant_under_a_condition_the_check_cannot_know_does_not_allow() -> Non
     assert denied_writes([grant], "aws", ["s3://data/k"], []) == {
         "s3://data/k": "s3:PutObject on arn:aws:s3:::data/k: implicit deny (conditions on "
         "s3:x-amz-server-side-encryption)"
+    }
+
+
+def test_a_listed_folder_needs_list_bucket_with_its_key_as_the_prefix() -> None:
+    """As a job role grants listings (etl_jobs.glue_job: the prefix, and everything below it); the bucket's top is
+    the empty prefix; a condition on a key a folder's listing does not carry here keeps the grant from applying."""
+    listing = {
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws:s3:::data",
+        "Condition": {"StringLike": {"s3:prefix": ["in/events/", "in/events/*"]}},
+    }
+    delimited = {**listing, "Condition": {"StringEquals": {"s3:delimiter": "/"}}}
+    reading = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/in/events/*"}
+    folders = ["s3://data/in/events/", "s3://data/in/events/day=1/", "s3://data/in/", "s3://data/"]
+
+    refused = denied_reads([listing, reading], "aws", ["s3://data/in/events/a.json"], folders)
+
+    assert refused == {
+        "s3://data/in/": "s3:ListBucket on arn:aws:s3:::data with s3:prefix 'in/': implicit deny",
+        "s3://data/": "s3:ListBucket on arn:aws:s3:::data with s3:prefix '': implicit deny",
+    }
+    assert denied_reads([delimited], "aws", [], ["s3://data/in/events/"]) == {
+        "s3://data/in/events/": "s3:ListBucket on arn:aws:s3:::data with s3:prefix 'in/events/': implicit deny "
+        "(conditions on s3:delimiter)"
     }

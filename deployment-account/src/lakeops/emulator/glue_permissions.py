@@ -8,21 +8,19 @@ as deployed in the emulator, evaluated by `lake_pipelines.iam_eval` (explicit de
 A write the role may not make is not written back, and the run fails naming the action and the resource.
 
 The calls the job makes through boto3 (the catalog, a manifest written with the SDK) are checked as they are
-made, by `run_calls`. Spark's reads are checked once the run ends (`denied_reads`: s3:GetObject on each object
-it opened, as `read_watch` saw them). What this does not check, and why: Spark's listings (s3:ListBucket).
-`read_watch` reports the folders opened, and the run keeps them in its `reads.txt`; but in one rehearsal it
-reported every folder of the mirror listed during a run whose job lists two prefixes, by an opener not
-identified (a second rehearsal, traced, did not repeat it), so listings are recorded, not enforced. The job's
-own boto3 listings are checked (`run_calls`). Nor checked: metadata requests (a HEAD or a `getFileStatus`
-opens no file), the permissions boundary (that every role fits inside it is proven from the templates by the
-stage tests), KMS key policies, and condition keys: a condition on a key this check cannot know keeps an Allow
-from applying, so it is reported rather than passed.
+made, by `run_calls`. Spark's reads are checked once the run ends (`denied_reads`): s3:GetObject on each object
+it opened and s3:ListBucket with the folder as `s3:prefix` on each folder it listed, as `read_watch` saw them.
+Not checked: metadata requests (a HEAD or a `getFileStatus` opens no file), the permissions boundary (that
+every role fits inside it is proven from the templates by the stage tests), KMS key policies, and condition
+keys other than a listing's `s3:prefix`: a condition on a key this check cannot know keeps an Allow from
+applying, so it is reported rather than passed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -63,20 +61,49 @@ def denied_writes(
     )
 
 
-def denied_reads(statements: Iterable[Mapping[str, Any]], partition: str, gets: Iterable[str]) -> dict[str, str]:
-    """The same for reads: each object URL in `gets` needs s3:GetObject on it."""
-    return _denied(statements, [("s3:GetObject", url) for url in gets], partition)
+def denied_reads(
+    statements: Iterable[Mapping[str, Any]], partition: str, gets: Iterable[str], lists: Iterable[str] = ()
+) -> dict[str, str]:
+    """The same for reads: each object URL in `gets` needs s3:GetObject on it, and each folder URL in `lists`
+    (`s3://bucket/a/b/`, or `s3://bucket/` for the bucket's top) s3:ListBucket on the bucket with the folder's
+    key as `s3:prefix` (`a/b/`, or empty): what S3 authorizes when the folder is listed (Amazon S3 User Guide,
+    "Condition key examples": s3:prefix limits ListBucket to keys with the prefix)."""
+    requests = [_Check("s3:GetObject", url, f"arn:{partition}:s3:::{url.removeprefix('s3://')}") for url in gets]
+    for url in lists:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        requests.append(_Check("s3:ListBucket", url, f"arn:{partition}:s3:::{bucket}", {"s3:prefix": key}))
+    return _evaluated(statements, requests)
 
 
 def _denied(
     statements: Iterable[Mapping[str, Any]], requests: Sequence[tuple[str, str]], partition: str
 ) -> dict[str, str]:
+    checks = [_Check(action, url, f"arn:{partition}:s3:::{url.removeprefix('s3://')}") for action, url in requests]
+    return _evaluated(statements, checks)
+
+
+@dataclass(frozen=True)
+class _Check:
+    action: str
+    url: str
+    arn: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def _unknown_to(known: Mapping[str, Any]) -> Callable[[str], bool]:
+    return lambda key: key.lower() not in known
+
+
+def _evaluated(statements: Iterable[Mapping[str, Any]], checks: Sequence[_Check]) -> dict[str, str]:
+    """For each check IAM would refuse, its URL and why. A condition on a key the check does not carry (anything
+    but a listing's s3:prefix) cannot be known here: it keeps an Allow from applying, and is named."""
     rules = list(statements)
     denied = {}
-    for action, url in requests:
-        arn = f"arn:{partition}:s3:::{url.removeprefix('s3://')}"
-        decision = evaluate(rules, Request(action, arn, undecidable=lambda key: True))
+    for check in checks:
+        known = {key.lower(): [value] for key, value in check.context.items()}
+        decision = evaluate(rules, Request(check.action, check.arn, known, undecidable=_unknown_to(known)))
         if not decision.allowed:
             undecided = f" (conditions on {', '.join(decision.undecided)})" if decision.undecided else ""
-            denied[url] = f"{action} on {arn}: {decision.decision.value}{undecided}"
+            carried = "".join(f" with {key} {value!r}" for key, value in check.context.items())
+            denied[check.url] = f"{check.action} on {check.arn}{carried}: {decision.decision.value}{undecided}"
     return denied

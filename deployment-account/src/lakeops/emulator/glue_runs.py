@@ -27,13 +27,17 @@ Bookmarks are kept per job name under `<workdir>/bookmarks/<account>/<region>/` 
 
 Spark's writes are checked against the job role's policies before they reach S3 (`glue_permissions`): a write
 the role may not make fails the run with AccessDenied naming the action and the object. So are its reads, seen
-by an inotify watch on the mirror (`read_watch`): each object opened needs s3:GetObject (the folders it lists
-are recorded in the run's `reads.txt`, not checked: see `glue_permissions`). A refused read of what was in S3
-before the run fails it and nothing is written back; a refused read of what the run wrote itself counts only
-when its writes were allowed. Where inotify cannot be used (not Linux), reads go unchecked and the run's
-`reads-not-checked.txt` says why. The job's own calls (boto3, with the run's credentials) are authorized by
-the same policies as they are made (`run_calls`): a call the role may not make is answered with AccessDenied,
-as AWS answers it, and kept in the run's `denied-calls.log`.
+by an inotify watch on the mirror (`read_watch`): each object opened needs s3:GetObject, and each folder listed
+s3:ListBucket with the folder as `s3:prefix`; the run's `reads.txt` lists both. A refused read of what was in
+S3 before the run fails it and nothing is written back; a refused read of what the run wrote itself counts only
+when its writes were allowed. The watch lasts until every process of the run has ended, not only its Python
+process: Spark's JVM outlives the script that started it by a fraction of a second. inotify cannot tell
+processes apart, so any other process reading the run's mirror meanwhile counts as the run (a `find` or
+`grep -r` over the emulator's workdir while a run is going makes it list every folder). Where inotify cannot
+be used (not Linux), reads go unchecked and the run's `reads-not-checked.txt` says why. The job's own calls
+(boto3, with the run's credentials) are authorized by the same policies as they are made (`run_calls`): a call
+the role may not make is answered with AccessDenied, as AWS answers it, and kept in the run's
+`denied-calls.log`.
 
 Not emulated: the StopJobRun API (a run is stopped only by `stop`, which a Step Functions `.sync` task whose
 execution stops calls), retries (`MaxRetries`), run queuing, workers and capacity, continuous logging to
@@ -77,6 +81,9 @@ ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING"})
 # Glue's default Timeout of a Spark job, in minutes.
 DEFAULT_TIMEOUT_MINUTES = 2880
 SESSION_NAME = "GlueJobRunnerSession"
+# How long the run's other processes may outlive its Python process before they are killed: Spark's JVM ends
+# after the driver script (it notices the gateway close, then runs its shutdown hooks), in well under a second.
+GROUP_EXIT_GRACE_S = 30.0
 # Arguments naming code that Glue fetches for the run rather than data the job reads: not mirrored for Spark.
 CODE_ARGUMENTS = frozenset(
     {"--scriptLocation", "--extra-py-files", "--extra-jars", "--extra-files", "--additional-python-modules"}
@@ -427,19 +434,19 @@ def _watch_reads(mirror: S3Mirror, plan: _Plan) -> ReadWatch | None:
 
 
 def _refused_reads(plan: _Plan, mirror: S3Mirror, reads: Reads) -> tuple[list[str], list[str]]:
-    """Spark's reads of this run (objects opened) that the job role may not make: (of what was in
-    S3 when the run started, of what the run wrote itself)."""
+    """Spark's reads of this run (objects opened, folders listed) that the job role may not make: (of what was
+    in S3 when the run started, of what the run wrote itself)."""
     from moto.utilities.utils import get_partition
 
     if not reads.complete:
         (plan.run_dir / "reads-not-checked.txt").write_text("".join(f"{gap}\n" for gap in reads.gaps))
     gets = sorted(url for url in (mirror.url_of(path) for path in reads.files) if url)
     listed = sorted(url for url in (mirror.url_of(path, folder=True) for path in reads.folders) if url)
-    seen = [f"GET {url}\n" for url in gets] + [f"LIST {url} (recorded, not checked)\n" for url in listed]
+    seen = [f"GET {url}\n" for url in gets] + [f"LIST {url}\n" for url in listed]
     (plan.run_dir / "reads.txt").write_text("".join(seen))
     partition = get_partition(plan.region)
     statements = glue_permissions.role_statements(plan.account, partition, plan.role)
-    refused = glue_permissions.denied_reads(statements, partition, gets)
+    refused = glue_permissions.denied_reads(statements, partition, gets, listed)
     inputs = [why for url, why in refused.items() if mirror.mirrored(url)]
     return inputs, [why for url, why in refused.items() if not mirror.mirrored(url)]
 
@@ -489,6 +496,9 @@ def _wait_for_process(
             _kill(process)
         try:
             code = process.wait(timeout=timeout_s)
+            # The run ends when all of it has: Spark's JVM outlives the Python process that started it, and what
+            # it does meanwhile (its shutdown) belongs to the run and must reach the read watch before it stops.
+            wait_for_group(process.pid, GROUP_EXIT_GRACE_S)
         except subprocess.TimeoutExpired:
             _kill(process)
             return "TIMEOUT", f"Job run timed out after {plan.timeout_minutes} minute(s), the run's Timeout"
@@ -591,6 +601,46 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    wait_for_group(process.pid, GROUP_EXIT_GRACE_S)
+
+
+def wait_for_group(group: int, grace_s: float) -> None:
+    """Until no process of the group is alive; what is still alive after `grace_s` is killed. A process killed
+    has had its files closed by the kernel before it counts as exited (a zombie)."""
+    deadline = time.monotonic() + grace_s
+    killed = False
+    while group_alive(group):
+        if time.monotonic() >= deadline:
+            if killed:
+                raise RuntimeError(f"process group {group} still alive {grace_s:g}s after SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + grace_s
+        time.sleep(0.02)
+
+
+def group_alive(group: int) -> bool:
+    """Whether a process of the group is alive (not a zombie: the run's orphans are reaped by whoever adopts
+    them, which in a container may be never). Without /proc (not Linux), whether any process of it exists."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
+        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
+        if int(pgrp) == group and state not in ("Z", "X"):
+            return True
+    return False
 
 
 def _safe(name: str) -> str:

@@ -40,7 +40,9 @@ Limits (reads that are not seen, or results that differ from S3's view):
 - Reading through another path to the same inode: a hard link in an unwatched folder is not seen (the event
   goes to the folder of the path used); a bind mount of a watched folder is seen, reported under the root's
   path. Files behind a symbolic link that points out of the root are not seen.
-- Every process is seen, not only the job's: stop the watch before the emulator reads the mirror itself.
+- Every process is seen, not only the job's: stop the watch before the emulator reads the mirror itself, and
+  do not walk the folder from outside while a watch lasts (a `find` over it during a run reports every folder
+  listed: seen in a rehearsal, reproduced in a test).
 - When the watch limit (fs.inotify.max_user_watches) is reached, folders are left unwatched; the result is
   marked incomplete and says where.
 - If a process lists a folder made during the run at the same moment as the watcher lists it, the kernel
