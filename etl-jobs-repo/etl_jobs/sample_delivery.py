@@ -201,11 +201,25 @@ def _report(run: GroupRun, audit: _AuditTable, names: EnvironmentNames) -> tuple
                 f"{started_by}{_counts(item)}"
             )
             continue
-        detail = f"{item.get('error', '')} {item.get('cause', '')}".strip() or "no error recorded"
+        detail = _failure(item)
         lines.append(f"{group}/{job_label}: {status} in execution {started_by}: {detail}")
         if status == "FAILED":
             problems.append(f"{group}/{job_label} failed in execution {started_by}: {detail}")
     return lines, problems
+
+
+def _failure(item: dict[str, Any]) -> str:
+    """The audit item's error and cause. A failed Glue `.sync` task's cause is the whole JobRun as JSON (Step
+    Functions Developer Guide, "Start an AWS Glue job with Step Functions"): its id, state and error message say
+    what happened; the rest (arguments, capacity) would bury it."""
+    error, cause = str(item.get("error", "")), str(item.get("cause", ""))
+    try:
+        run = json.loads(cause)
+    except ValueError:
+        run = None
+    if isinstance(run, dict) and "JobRunState" in run:
+        cause = f"Glue run {run.get('Id', '?')} {run['JobRunState']}: {run.get('ErrorMessage') or 'no error message'}"
+    return f"{error} {cause}".strip() or "no error recorded"
 
 
 def _counts(item: dict[str, Any]) -> str:

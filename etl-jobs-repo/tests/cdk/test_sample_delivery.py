@@ -101,7 +101,9 @@ class Chain:
     def _run_jobs(self, group: str, execution: dict[str, Any]) -> None:
         for job in GROUP_JOBS[group]:
             if job == self.failing_job:
-                self._audit(group, job, execution, "FAILED", error="States.TaskFailed", cause="job run jr_x FAILED")
+                # Step Functions' cause for a failed Glue .sync task: the JobRun, as JSON
+                run = {"Id": "jr_x", "JobRunState": "FAILED", "ErrorMessage": "ValueError: boom", "Arguments": {}}
+                self._audit(group, job, execution, "FAILED", error="States.TaskFailed", cause=json.dumps(run))
                 execution["status"] = "FAILED"
                 return
             self._audit(group, job, execution, "SUCCEEDED", job_run_id=f"jr_{job}_{execution['executionArn'][-2:]}")
@@ -236,7 +238,9 @@ def test_a_failed_job_fails_the_delivery_with_its_error(lake: dict[str, Any]) ->
         deliver(lake)
     message = str(failure.value)
     assert "orders: execution e2 ended FAILED" in message
-    assert "orders/daily_totals failed in execution e2: States.TaskFailed job run jr_x FAILED" in message
+    assert "orders/daily_totals failed in execution e2: States.TaskFailed Glue run jr_x FAILED: ValueError: boom" in (
+        message
+    )
 
 
 def test_a_group_that_never_settles_names_what_it_waits_for(lake: dict[str, Any]) -> None:
