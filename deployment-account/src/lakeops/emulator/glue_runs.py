@@ -98,6 +98,9 @@ SPARK_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     # Sample-sized data; changes how many files a write makes, not what they hold.
     "spark.sql.shuffle.partitions": "4",
+    # A run's JVM lives seconds: the quick compiler alone starts sooner than both tiers and changes no result
+    # (one job on its sample data, a fresh process each: 6.8 s against 7.8 s, median of 3; BENCHMARKS.md).
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
 }
 
 
