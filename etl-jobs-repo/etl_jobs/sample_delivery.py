@@ -209,9 +209,9 @@ def _report(run: GroupRun, audit: _AuditTable, names: EnvironmentNames) -> tuple
 
 
 def _failure(item: dict[str, Any]) -> str:
-    """The audit item's error and cause. A failed Glue `.sync` task's cause is the whole JobRun as JSON (Step
-    Functions Developer Guide, "Start an AWS Glue job with Step Functions"): its id, state and error message say
-    what happened; the rest (arguments, capacity) would bury it."""
+    """The audit item's error and cause. A failed Glue `.sync` task's cause is the whole JobRun as JSON, as
+    GetJobRun returns it: its id, state and error message say what happened; the rest (arguments, capacity)
+    would bury it. Any other cause is shown as it is."""
     error, cause = str(item.get("error", "")), str(item.get("cause", ""))
     try:
         run = json.loads(cause)
