@@ -570,13 +570,17 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
     s3.put_object(Bucket=DATA, Key="spark/in/late/c.json", Body=b'{"id": 4, "name": "di"}\n{"id": 5, "name": "ed"}\n')
     # Only the new file is read (the bookmark); the first run's output came back from S3 into this run's view.
     assert run_once() == {"rows": 2, "errors": 0, "columns": ["id", "name"], "total": 5}
+
+    def refused_run(argument: str, url: str) -> dict[str, Any]:
+        run_id = aws("glue").start_job_run(
+            JobName="spark-events", Arguments={argument: url, "--job-bookmark-option": "job-bookmark-disable"}
+        )["JobRunId"]
+        run = wait_for_end(aws, "spark-events", run_id, limit_s=300)
+        assert run["JobRunState"] == "FAILED"
+        return run
+
     # A write the role does not allow fails the run, naming the action and the object, and is not written.
-    run_id = aws("glue").start_job_run(
-        JobName="spark-events",
-        Arguments={"--output": f"s3://{DATA}/spark/elsewhere/", "--job-bookmark-option": "job-bookmark-disable"},
-    )["JobRunId"]
-    refused = wait_for_end(aws, "spark-events", run_id, limit_s=300)
-    assert refused["JobRunState"] == "FAILED"
+    refused = refused_run("--output", f"s3://{DATA}/spark/elsewhere/")
     assert refused["ErrorMessage"].startswith(
         f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} "
         f"may not s3:PutObject on arn:aws:s3:::{DATA}/spark/elsewhere/"
@@ -584,17 +588,13 @@ def test_a_spark_job_reads_dynamic_frames_past_its_bookmark_and_writes_to_s3(aws
     assert not s3.list_objects_v2(Bucket=DATA, Prefix="spark/elsewhere/").get("Contents")
     # So does a read: Spark opened an object the role may not get, in a folder it may not list.
     s3.put_object(Bucket=DATA, Key="spark/secret/d.json", Body=b'{"id": 6, "name": "eve"}\n')
-    run_id = aws("glue").start_job_run(
-        JobName="spark-events",
-        Arguments={"--input": f"s3://{DATA}/spark/secret/", "--job-bookmark-option": "job-bookmark-disable"},
-    )["JobRunId"]
-    refused = wait_for_end(aws, "spark-events", run_id, limit_s=300)
-    assert refused["JobRunState"] == "FAILED"
+    refused = refused_run("--input", f"s3://{DATA}/spark/secret/")
     assert refused["ErrorMessage"] == (
         f"AccessDenied: role arn:aws:iam::{TARGET}:role/{ROLE} may not s3:GetObject on "
         f"arn:aws:s3:::{DATA}/spark/secret/d.json: implicit deny (and 1 more)"
     )
-    reads = (emulator.glue_workdir / "runs" / TARGET / REGION / "spark-events" / run_id / "reads.txt").read_text()
+    run_dir = emulator.glue_workdir / "runs" / TARGET / REGION / "spark-events" / refused["Id"]
+    reads = (run_dir / "reads.txt").read_text()
     assert {f"GET s3://{DATA}/spark/secret/d.json", f"LIST s3://{DATA}/spark/secret/"} <= set(reads.splitlines())
     bookmark = json.loads((emulator.glue_workdir / "bookmarks" / TARGET / REGION / "spark-events.json").read_text())
     assert sorted(bookmark["contexts"]["events"]["files"]) == [

@@ -19,12 +19,12 @@ applying, so it is reported rather than passed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from lake_pipelines.iam_eval import Request, evaluate
+from lake_pipelines.iam_eval import Evaluation, Request, evaluate
 
 
 def role_statements(account: str, partition: str, role: str) -> list[Mapping[str, Any]]:
@@ -49,16 +49,27 @@ def role_statements(account: str, partition: str, role: str) -> list[Mapping[str
     return statements
 
 
+def decide(
+    statements: Iterable[Mapping[str, Any]],
+    action: str,
+    resource: str,
+    context: Mapping[str, Sequence[str]] | None = None,
+) -> Evaluation:
+    """IAM's decision on one request under these statements. `context` holds the condition keys the request
+    carries; a condition on any other key is one this emulator cannot know, which keeps an Allow from applying
+    (`Evaluation.undecided` names it). Raises UnsupportedPolicy for a policy the evaluator does not implement."""
+    known = {key.lower(): list(values) for key, values in (context or {}).items()}
+    request = Request(action, resource, known, undecidable=lambda key: key.lower() not in known)
+    return evaluate(list(statements), request)
+
+
 def denied_writes(
     statements: Iterable[Mapping[str, Any]], partition: str, puts: Iterable[str], deletes: Iterable[str]
 ) -> dict[str, str]:
     """For each `s3://bucket/key` the statements do not allow to put (or to delete), why: `<action> on <arn>:
     <decision>`, and the condition keys that kept an Allow from applying."""
-    return _denied(
-        statements,
-        [("s3:PutObject", url) for url in puts] + [("s3:DeleteObject", url) for url in deletes],
-        partition,
-    )
+    checks = [_object("s3:PutObject", url, partition) for url in puts]
+    return _refused(statements, checks + [_object("s3:DeleteObject", url, partition) for url in deletes])
 
 
 def denied_reads(
@@ -68,18 +79,11 @@ def denied_reads(
     (`s3://bucket/a/b/`, or `s3://bucket/` for the bucket's top) s3:ListBucket on the bucket with the folder's
     key as `s3:prefix` (`a/b/`, or empty): what S3 authorizes when the folder is listed (Amazon S3 User Guide,
     "Condition key examples": s3:prefix limits ListBucket to keys with the prefix)."""
-    requests = [_Check("s3:GetObject", url, f"arn:{partition}:s3:::{url.removeprefix('s3://')}") for url in gets]
+    checks = [_object("s3:GetObject", url, partition) for url in gets]
     for url in lists:
         bucket, _, key = url.removeprefix("s3://").partition("/")
-        requests.append(_Check("s3:ListBucket", url, f"arn:{partition}:s3:::{bucket}", {"s3:prefix": key}))
-    return _evaluated(statements, requests)
-
-
-def _denied(
-    statements: Iterable[Mapping[str, Any]], requests: Sequence[tuple[str, str]], partition: str
-) -> dict[str, str]:
-    checks = [_Check(action, url, f"arn:{partition}:s3:::{url.removeprefix('s3://')}") for action, url in requests]
-    return _evaluated(statements, checks)
+        checks.append(_Check("s3:ListBucket", url, f"arn:{partition}:s3:::{bucket}", {"s3:prefix": key}))
+    return _refused(statements, checks)
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,16 @@ class _Check:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-def _unknown_to(known: Mapping[str, Any]) -> Callable[[str], bool]:
-    return lambda key: key.lower() not in known
+def _object(action: str, url: str, partition: str) -> _Check:
+    return _Check(action, url, f"arn:{partition}:s3:::{url.removeprefix('s3://')}")
 
 
-def _evaluated(statements: Iterable[Mapping[str, Any]], checks: Sequence[_Check]) -> dict[str, str]:
-    """For each check IAM would refuse, its URL and why. A condition on a key the check does not carry (anything
-    but a listing's s3:prefix) cannot be known here: it keeps an Allow from applying, and is named."""
+def _refused(statements: Iterable[Mapping[str, Any]], checks: Sequence[_Check]) -> dict[str, str]:
+    """For each check IAM would refuse, its URL and why, naming the condition keys it carried."""
     rules = list(statements)
     denied = {}
     for check in checks:
-        known = {key.lower(): [value] for key, value in check.context.items()}
-        decision = evaluate(rules, Request(check.action, check.arn, known, undecidable=_unknown_to(known)))
+        decision = decide(rules, check.action, check.arn, {key: [value] for key, value in check.context.items()})
         if not decision.allowed:
             undecided = f" (conditions on {', '.join(decision.undecided)})" if decision.undecided else ""
             carried = "".join(f" with {key} {value!r}" for key, value in check.context.items())

@@ -449,9 +449,11 @@ def _refused_reads(plan: _Plan, mirror: S3Mirror, reads: Reads) -> tuple[list[st
     (plan.run_dir / "reads.txt").write_text("".join(seen))
     partition = get_partition(plan.region)
     statements = glue_permissions.role_statements(plan.account, partition, plan.role)
-    refused = glue_permissions.denied_reads(statements, partition, gets, listed)
-    inputs = [why for url, why in refused.items() if mirror.mirrored(url)]
-    return inputs, [why for url, why in refused.items() if not mirror.mirrored(url)]
+    inputs: list[str] = []
+    own_outputs: list[str] = []
+    for url, why in glue_permissions.denied_reads(statements, partition, gets, listed).items():
+        (inputs if mirror.mirrored(url) else own_outputs).append(why)
+    return inputs, own_outputs
 
 
 def _access_denied(plan: _Plan, refusals: list[str]) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from lake_pipelines.iam_eval import Request, UnsupportedPolicy, evaluate
+from lake_pipelines.iam_eval import UnsupportedPolicy
 from lakeops.emulator import glue_permissions
 
 
@@ -39,7 +39,6 @@ def denial(
     """None when the role may make every (action, resource) request; otherwise why not, naming the first one
     it may not make: `AccessDenied: role <arn> may not <action> on <resource> (<decision>)`. `context` holds the
     condition keys the requests carry; any other key a condition names is one this check cannot know."""
-    known = {key.lower(): list(values) for key, values in (context or {}).items()}
     if not role_arn:
         return "AccessDenied: no role to act with"
     account = arn_account(role_arn)
@@ -52,9 +51,7 @@ def denial(
     for action, resource in requests:
         refused = f"AccessDenied: role {role_arn} may not {action} on {resource}"
         try:
-            decision = evaluate(
-                statements, Request(action, resource, known, undecidable=lambda key: key.lower() not in known)
-            )
+            decision = glue_permissions.decide(statements, action, resource, context)
         except UnsupportedPolicy as exc:
             return f"{refused} (its policy cannot be evaluated: {exc})"
         if not decision.allowed:
